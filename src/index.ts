@@ -1,0 +1,26 @@
+// Public API of rrl-medsam.
+
+export { ready, flush, sync, deviceInfo, GpuError, NoAdapterError } from './device.js';
+export type { DeviceInfo } from './device.js';
+export { setLogLevel } from './log.js';
+export type { LogLevel } from './log.js';
+export {
+  Tensor,
+  tensor,
+  tidy,
+  keep,
+  liveTensorCount,
+  shapeSize,
+} from './tensor.js';
+export type { TensorOptions } from './tensor.js';
+export { memoryStats, trimPools } from './pool.js';
+export { zeros, ones, full, randn, rand } from './ops/creation.js';
+export { add, sub, mul, div, neg, exp, scale } from './ops/elementwise.js';
+export { sum, mean } from './ops/reduce.js';
+export { reshape } from './ops/view.js';
+export { noGrad, isGradEnabled } from './autograd/node.js';
+export { backward } from './autograd/backward.js';
+export { gradCheck } from './autograd/gradcheck.js';
+export type { GradCheckInput, GradCheckOptions, GradCheckResult } from './autograd/gradcheck.js';
+export { Random } from './random.js';
+export { foldGrid, kernelOptions } from './kernels/launch.js';

@@ -1,0 +1,23 @@
+// Elementwise unary op: out[i] = op(x[i]).
+//
+// Bindings: 1 x (read, f32), 2 out (read_write, f32).
+// Uniforms: size = elements; alpha, beta = op parameters (for example the
+//   exponent of pow, the slope of leakyRelu, the bounds of clamp).
+// Constants: {{EXPR}} is the expression of v, alpha and beta.
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / WORKGROUP_SIZE)
+//   workgroups, folded into 2D or 3D past 65,535.
+
+fn op(v: f32, alpha: f32, beta: f32) -> f32 {
+  return {{EXPR}};
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = global_index(wid, nwg, lid);
+  if (i >= params.size) {
+    return;
+  }
+  out[i] = op(x[i], params.alpha, params.beta);
+}
