@@ -32,7 +32,9 @@ try {
   // First build: nothing to compare against.
 }
 if (previous !== next) {
-  writeFileSync(`${target}.tmp`, next);
-  renameSync(`${target}.tmp`, target);
+  // A per-process temporary name: several builds may run at once.
+  const temporary = `${target}.${process.pid}.tmp`;
+  writeFileSync(temporary, next);
+  renameSync(temporary, target);
 }
 console.log(`embed-kernels: ${files.length} kernels -> src/kernels/wgsl.generated.ts`);
