@@ -13,6 +13,8 @@ import type { GradNode } from './autograd/node.js';
 
 class Storage {
   refs = 1;
+  /** Count of in-place writes; see Tensor.version. */
+  version = 0;
 
   constructor(
     readonly buffer: GPUBuffer,
@@ -98,6 +100,20 @@ export class Tensor {
   /** The GPU buffer; throws when the tensor was disposed. */
   buffer(op = 'tensor'): GPUBuffer {
     return this.liveStorage(op).buffer;
+  }
+
+  /**
+   * Count of in-place writes to the storage (optimiser steps, emaUpdate,
+   * loadStateDict), shared by every view of it. Autograd compares it with
+   * the value a saved tensor had when its op was recorded.
+   */
+  get version(): number {
+    return this.liveStorage('version').version;
+  }
+
+  /** @internal Records an in-place write to the storage. */
+  markModified(): void {
+    this.liveStorage('markModified').version += 1;
   }
 
   /** Bytes of this tensor's data (the buffer may be larger). */

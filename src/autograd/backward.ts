@@ -104,6 +104,7 @@ function walk(order: GradNode[], pending: Map<GradNode, Tensor>): void {
           'forward pass again',
       );
     }
+    node.checkSavedVersions();
     const grads = node.backward(g, node.saved);
     const owned = new Set<Tensor>([g]);
     node.inputs.forEach((input, i) => {

@@ -17,6 +17,8 @@ export class GradNode {
   /** Output tensor alive, plus one per live node that takes the output. */
   refs = 1;
   released = false;
+  /** Tensor.version of each saved tensor when the op was recorded. */
+  readonly savedVersions: readonly number[];
 
   constructor(
     readonly op: string,
@@ -24,7 +26,23 @@ export class GradNode {
     readonly saved: readonly Tensor[],
     readonly backward: BackwardRule,
     readonly outputShape: readonly number[],
-  ) {}
+  ) {
+    this.savedVersions = saved.map((t) => t.version);
+  }
+
+  /** Throws when a saved tensor was written in place since recording. */
+  checkSavedVersions(): void {
+    this.saved.forEach((t, i) => {
+      if (t.version === this.savedVersions[i]) return;
+      throw new Error(
+        `backward: a tensor of shape ${formatShape(t.shape)} saved by ` +
+          `${this.op} was modified in place after the forward pass ` +
+          `(version ${t.version}, saved at ${this.savedVersions[i]}), for ` +
+          'example by an optimiser step or emaUpdate; call backward() ' +
+          'before updating the parameters, or run the forward pass again',
+      );
+    });
+  }
 
   /** Frees saved tensors and drops this node's hold on its inputs' nodes. */
   release(): void {
