@@ -24,7 +24,13 @@ import { log } from '../log.js';
 import { acquireUniform, releaseUniform } from '../pool.js';
 import { WGSL_SOURCES } from './wgsl.generated.js';
 
-export type StorageElement = 'f32' | 'u32' | 'i32' | 'atomic<u32>' | 'atomic<i32>';
+export type StorageElement =
+  | 'f32'
+  | 'vec4<f32>'
+  | 'u32'
+  | 'i32'
+  | 'atomic<u32>'
+  | 'atomic<i32>';
 
 export interface BindingSpec {
   name: string;
@@ -127,6 +133,8 @@ export function kernelSource(spec: KernelSpec, workgroupSize: number): string {
         'embedded. Run `npm run kernels` after adding a .wgsl file.',
     );
   }
+  // Placeholders are filled in code only: a comment line that names one
+  // must not receive multi-line generated code.
   const spliced = body.replace(/\{\{(\w+)\}\}/g, (match, key: string) => {
     const value = spec.constants?.[key];
     if (value === undefined) {
@@ -146,9 +154,19 @@ interface CachedPipeline {
 const pipelines = new Map<string, CachedPipeline>();
 let pipelineDevice: GPUDevice | null = null;
 
+// FNV-1a, to keep cache keys short when constants hold generated code.
+function hashText(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+}
+
 function cacheKey(spec: KernelSpec, workgroupSize: number): string {
-  const constants = spec.constants ? JSON.stringify(spec.constants) : '';
-  return `${spec.name}|wg${workgroupSize}|${constants}`;
+  const constants = spec.constants ? `|${hashText(JSON.stringify(spec.constants))}` : '';
+  return `${spec.name}|wg${workgroupSize}${constants}`;
 }
 
 function bindGroupLayout(device: GPUDevice, spec: KernelSpec): GPUBindGroupLayout {
