@@ -1,0 +1,357 @@
+// Launchers of the 3D convolution kernels: weight packing, the direct
+// convolution, the transposed (gather) convolution and the weight gradient.
+
+import { empty, type Tensor } from '../tensor.js';
+import { launch, workgroupsFor, type KernelSpec, type UniformType } from './launch.js';
+
+export type Triple = [number, number, number];
+
+/** Sizes of one convolution, seen from the kernel that runs it. */
+export interface ConvGeometry {
+  batch: number;
+  inChannels: number;
+  inSize: Triple;
+  outChannels: number;
+  outSize: Triple;
+  kernelSize: Triple;
+  stride: Triple;
+  padding: Triple;
+  dilation: Triple;
+}
+
+/** Output columns per invocation of the direct and transposed kernels. */
+export const CONV_BLOCK = 4;
+
+const GEOMETRY_UNIFORMS: readonly (readonly [string, UniformType])[] = [
+  ['total', 'u32'],
+  ['batch', 'u32'],
+  ['in_channels', 'u32'],
+  ['in_depth', 'u32'],
+  ['in_height', 'u32'],
+  ['in_width', 'u32'],
+  ['out_channels', 'u32'],
+  ['out_depth', 'u32'],
+  ['out_height', 'u32'],
+  ['out_width', 'u32'],
+  ['out_quads', 'u32'],
+  ['out_blocks_w', 'u32'],
+  ['kernel_d', 'u32'],
+  ['kernel_h', 'u32'],
+  ['kernel_w', 'u32'],
+  ['stride_d', 'u32'],
+  ['stride_h', 'u32'],
+  ['stride_w', 'u32'],
+  ['pad_d', 'u32'],
+  ['pad_h', 'u32'],
+  ['pad_w', 'u32'],
+  ['dilation_d', 'u32'],
+  ['dilation_h', 'u32'],
+  ['dilation_w', 'u32'],
+  ['has_bias', 'u32'],
+];
+
+const CONV_BINDINGS = [
+  { name: 'x', access: 'read' },
+  { name: 'weight', access: 'read', type: 'vec4<f32>' },
+  { name: 'bias', access: 'read' },
+  { name: 'out', access: 'read_write' },
+] as const;
+
+function accumulatorCode(block: number): Record<string, string> {
+  const columns = [...Array(block).keys()];
+  const indent = '\n            ';
+  return {
+    BLOCK: String(block),
+    ACC_DECL: columns.map((j) => `var acc${j} = vec4<f32>(0.0);`).join('\n  '),
+    ACC_UPDATE_INTERIOR: columns
+      .map((j) => `acc${j} = fma(wv, vec4<f32>(x[base + ${j}u * u32(sw)]), acc${j});`)
+      .join(indent),
+    ACC_UPDATE_BORDER: columns
+      .map((j) => `acc${j} = fma(wv, vec4<f32>(load_x(row, iw + ${j} * sw)), acc${j});`)
+      .join(indent),
+    ACC_UPDATE: columns
+      .map((j) => `acc${j} = fma(wv, vec4<f32>(load_x(row, iw + ${j})), acc${j});`)
+      .join('\n          '),
+  };
+}
+
+const DIRECT_SPEC: KernelSpec = {
+  name: 'conv3d',
+  uniforms: GEOMETRY_UNIFORMS,
+  bindings: CONV_BINDINGS,
+  constants: (() => {
+    const code = accumulatorCode(CONV_BLOCK);
+    return {
+      BLOCK: code.BLOCK,
+      ACC_DECL: code.ACC_DECL,
+      ACC_UPDATE_INTERIOR: code.ACC_UPDATE_INTERIOR,
+      ACC_UPDATE_BORDER: code.ACC_UPDATE_BORDER,
+      ACC_STORE: [...Array(CONV_BLOCK).keys()]
+        .map((j) => `store(first + ${j}u, ow0 + ${j}u, plane_size, co0, acc${j} + bias_value);`)
+        .join('\n  '),
+    };
+  })(),
+};
+
+const TRANSPOSED_SPEC: KernelSpec = {
+  name: 'conv3d_transpose',
+  uniforms: GEOMETRY_UNIFORMS,
+  bindings: CONV_BINDINGS,
+  constants: (() => {
+    const code = accumulatorCode(CONV_BLOCK);
+    return {
+      BLOCK: code.BLOCK,
+      ACC_DECL: code.ACC_DECL,
+      ACC_UPDATE: code.ACC_UPDATE,
+      ACC_STORE: [...Array(CONV_BLOCK).keys()]
+        .map(
+          (j) =>
+            `store(first, ow0 + ${j}u * params.stride_w, plane_size, co0, acc${j} + bias_value);`,
+        )
+        .join('\n  '),
+    };
+  })(),
+};
+
+const PACK_SPEC: KernelSpec = {
+  name: 'conv3d_pack',
+  uniforms: [
+    ['total', 'u32'],
+    ['count_a', 'u32'],
+    ['count_b', 'u32'],
+    ['taps', 'u32'],
+    ['quads', 'u32'],
+    ['stride_a', 'u32'],
+    ['stride_b', 'u32'],
+  ],
+  bindings: [
+    { name: 'weight', access: 'read' },
+    { name: 'packed', access: 'read_write', type: 'vec4<f32>' },
+  ],
+};
+
+const WEIGHT_GRAD_SPEC: KernelSpec = {
+  name: 'conv3d_weight_grad',
+  uniforms: [
+    ['total', 'u32'],
+    ['rows_per_chunk', 'u32'],
+    ['batch', 'u32'],
+    ['x_channels', 'u32'],
+    ['x_depth', 'u32'],
+    ['x_height', 'u32'],
+    ['x_width', 'u32'],
+    ['g_channels', 'u32'],
+    ['g_depth', 'u32'],
+    ['g_height', 'u32'],
+    ['g_width', 'u32'],
+    ['kernel_d', 'u32'],
+    ['kernel_h', 'u32'],
+    ['kernel_w', 'u32'],
+    ['stride_d', 'u32'],
+    ['stride_h', 'u32'],
+    ['stride_w', 'u32'],
+    ['pad_d', 'u32'],
+    ['pad_h', 'u32'],
+    ['pad_w', 'u32'],
+    ['dilation_d', 'u32'],
+    ['dilation_h', 'u32'],
+    ['dilation_w', 'u32'],
+  ],
+  bindings: [
+    { name: 'x', access: 'read' },
+    { name: 'g', access: 'read' },
+    { name: 'partial', access: 'read_write' },
+  ],
+};
+
+/**
+ * Packs `weight` for the direct or transposed kernel. `readChannels` is the
+ * channel count and element stride of the axis the kernel reads (input
+ * side), `writeChannels` those of the axis it writes.
+ */
+export function packWeight(
+  op: string,
+  weight: Tensor,
+  taps: number,
+  read: { count: number; stride: number },
+  write: { count: number; stride: number },
+): Tensor {
+  const quads = Math.ceil(write.count / 4);
+  const total = read.count * taps * quads;
+  const packed = empty([total * 4], op);
+  launch(PACK_SPEC, {
+    label: `${op} pack weight`,
+    uniforms: {
+      total,
+      count_a: read.count,
+      count_b: write.count,
+      taps,
+      quads,
+      stride_a: read.stride,
+      stride_b: write.stride,
+    },
+    buffers: [
+      { buffer: weight.buffer(op), bytes: weight.bytes },
+      { buffer: packed.buffer(op), bytes: packed.bytes },
+    ],
+    workgroups: workgroupsFor(PACK_SPEC, total),
+  });
+  return packed;
+}
+
+function geometryUniforms(
+  geometry: ConvGeometry,
+  blocksW: number,
+  hasBias: boolean,
+): Record<string, number> {
+  const { inSize, outSize, kernelSize, stride, padding, dilation } = geometry;
+  const quads = Math.ceil(geometry.outChannels / 4);
+  return {
+    total: geometry.batch * quads * outSize[0] * outSize[1] * blocksW,
+    batch: geometry.batch,
+    in_channels: geometry.inChannels,
+    in_depth: inSize[0],
+    in_height: inSize[1],
+    in_width: inSize[2],
+    out_channels: geometry.outChannels,
+    out_depth: outSize[0],
+    out_height: outSize[1],
+    out_width: outSize[2],
+    out_quads: quads,
+    out_blocks_w: blocksW,
+    kernel_d: kernelSize[0],
+    kernel_h: kernelSize[1],
+    kernel_w: kernelSize[2],
+    stride_d: stride[0],
+    stride_h: stride[1],
+    stride_w: stride[2],
+    pad_d: padding[0],
+    pad_h: padding[1],
+    pad_w: padding[2],
+    dilation_d: dilation[0],
+    dilation_h: dilation[1],
+    dilation_w: dilation[2],
+    has_bias: hasBias ? 1 : 0,
+  };
+}
+
+function runConv(
+  spec: KernelSpec,
+  op: string,
+  geometry: ConvGeometry,
+  blocksW: number,
+  x: Tensor,
+  packed: Tensor,
+  bias: Tensor | null,
+): Tensor {
+  const [od, oh, ow] = geometry.outSize;
+  const out = empty([geometry.batch, geometry.outChannels, od, oh, ow], op);
+  const uniforms = geometryUniforms(geometry, blocksW, bias !== null);
+  // A binding may not be empty: without a bias the packed weight stands in.
+  const biasBuffer = bias ?? packed;
+  launch(spec, {
+    label: op,
+    uniforms,
+    buffers: [
+      { buffer: x.buffer(op), bytes: x.bytes },
+      { buffer: packed.buffer(op), bytes: packed.bytes },
+      { buffer: biasBuffer.buffer(op), bytes: biasBuffer.bytes },
+      { buffer: out.buffer(op), bytes: out.bytes },
+    ],
+    workgroups: workgroupsFor(spec, uniforms.total),
+  });
+  return out;
+}
+
+/** Direct convolution of `x` with a weight packed by packWeight. */
+export function convDirect(
+  op: string,
+  geometry: ConvGeometry,
+  x: Tensor,
+  packed: Tensor,
+  bias: Tensor | null,
+): Tensor {
+  const blocksW = Math.ceil(geometry.outSize[2] / CONV_BLOCK);
+  return runConv(DIRECT_SPEC, op, geometry, blocksW, x, packed, bias);
+}
+
+/**
+ * Transposed convolution (gather form) of `x`; `geometry.inSize` is the
+ * size of x and `geometry.outSize` that of the result.
+ */
+export function convTransposed(
+  op: string,
+  geometry: ConvGeometry,
+  x: Tensor,
+  packed: Tensor,
+  bias: Tensor | null,
+): Tensor {
+  const strideW = geometry.stride[2];
+  const perPhase = Math.ceil(Math.ceil(geometry.outSize[2] / strideW) / CONV_BLOCK);
+  return runConv(TRANSPOSED_SPEC, op, geometry, perPhase * strideW, x, packed, bias);
+}
+
+// Invocations the weight-gradient pass aims for: enough to fill a GPU, few
+// enough that each keeps a long loop over positions.
+const WEIGHT_GRAD_TARGET_INVOCATIONS = 1 << 16;
+
+/**
+ * Partial weight-gradient sums [chunks, Cg, Cx, kD, kH, kW] of a convolution
+ * that maps x (sizes `xSize`, `xChannels`) to g (sizes `gSize`).
+ */
+export function convWeightGradPartials(
+  op: string,
+  x: Tensor,
+  g: Tensor,
+  geometry: ConvGeometry,
+): Tensor {
+  const [, xChannels, xd, xh, xw] = x.shape;
+  const [batch, gChannels, gd, gh, gw] = g.shape;
+  const [kd, kh, kw] = geometry.kernelSize;
+  const taps = kd * kh * kw;
+  const blocks = taps * Math.ceil(gChannels / 4) * Math.ceil(xChannels / 4);
+  const rows = batch * gd * gh;
+  const chunks = Math.max(
+    1,
+    Math.min(rows, Math.floor(WEIGHT_GRAD_TARGET_INVOCATIONS / blocks)),
+  );
+  const rowsPerChunk = Math.ceil(rows / chunks);
+  const chunkCount = Math.ceil(rows / rowsPerChunk);
+  const partial = empty([chunkCount, gChannels, xChannels, kd, kh, kw], op);
+  const total = chunkCount * blocks;
+  launch(WEIGHT_GRAD_SPEC, {
+    label: `${op} weight gradient`,
+    uniforms: {
+      total,
+      rows_per_chunk: rowsPerChunk,
+      batch,
+      x_channels: xChannels,
+      x_depth: xd,
+      x_height: xh,
+      x_width: xw,
+      g_channels: gChannels,
+      g_depth: gd,
+      g_height: gh,
+      g_width: gw,
+      kernel_d: kd,
+      kernel_h: kh,
+      kernel_w: kw,
+      stride_d: geometry.stride[0],
+      stride_h: geometry.stride[1],
+      stride_w: geometry.stride[2],
+      pad_d: geometry.padding[0],
+      pad_h: geometry.padding[1],
+      pad_w: geometry.padding[2],
+      dilation_d: geometry.dilation[0],
+      dilation_h: geometry.dilation[1],
+      dilation_w: geometry.dilation[2],
+    },
+    buffers: [
+      { buffer: x.buffer(op), bytes: x.bytes },
+      { buffer: g.buffer(op), bytes: g.bytes },
+      { buffer: partial.buffer(op), bytes: partial.bytes },
+    ],
+    workgroups: workgroupsFor(WEIGHT_GRAD_SPEC, total),
+  });
+  return partial;
+}

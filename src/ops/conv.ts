@@ -1,0 +1,242 @@
+// conv3d and convTranspose3d with PyTorch's semantics, and their backward.
+//
+// Layout: x [N, C, D, H, W]; conv3d weight [Cout, Cin, kD, kH, kW];
+// convTranspose3d weight [Cin, Cout, kD, kH, kW] (PyTorch's layouts).
+// Groups other than 1 are not supported.
+
+import { record } from '../autograd/node.js';
+import {
+  convDirect,
+  convTransposed,
+  convWeightGradPartials,
+  packWeight,
+  type ConvGeometry,
+  type Triple,
+} from '../kernels/conv3d.js';
+import { formatShape, type Tensor } from '../tensor.js';
+import { reduceKernel } from './reduce.js';
+
+export type Size3 = number | readonly [number, number, number];
+
+export interface Conv3dOptions {
+  stride?: Size3;
+  padding?: Size3;
+  dilation?: Size3;
+}
+
+export interface ConvTranspose3dOptions extends Conv3dOptions {
+  outputPadding?: Size3;
+}
+
+function triple(op: string, name: string, value: Size3 | undefined, fallback: number, min: number): Triple {
+  const result: Triple =
+    value === undefined
+      ? [fallback, fallback, fallback]
+      : typeof value === 'number'
+        ? [value, value, value]
+        : [value[0], value[1], value[2]];
+  if (
+    (typeof value === 'object' && value.length !== 3) ||
+    result.some((v) => !Number.isInteger(v) || v < min)
+  ) {
+    throw new RangeError(
+      `${op}: ${name} must be an integer >= ${min} or three of them, got ${JSON.stringify(value)}`,
+    );
+  }
+  return result;
+}
+
+function checkRank5(op: string, name: string, t: Tensor): void {
+  if (t.rank !== 5) {
+    throw new RangeError(
+      `${op}: ${name} must have 5 dimensions, got shape ${formatShape(t.shape)}`,
+    );
+  }
+}
+
+function checkBias(op: string, bias: Tensor | null, channels: number): void {
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== channels)) {
+    throw new RangeError(
+      `${op}: bias ${formatShape(bias.shape)} must have shape [${channels}]`,
+    );
+  }
+}
+
+function biasGrad(g: Tensor): Tensor {
+  return reduceKernel('conv bias gradient', 'sum', g, [0, 2, 3, 4], false);
+}
+
+/** Sums weight-gradient partials over their chunk axis into `shape`. */
+function weightGrad(op: string, x: Tensor, g: Tensor, geometry: ConvGeometry): Tensor {
+  const partial = convWeightGradPartials(op, x, g, geometry);
+  const summed = reduceKernel(`${op} weight gradient`, 'sum', partial, [0], false);
+  partial.dispose();
+  return summed;
+}
+
+/**
+ * 3D convolution (cross-correlation) like torch.nn.functional.conv3d with
+ * zero padding and groups = 1: x [N, Cin, D, H, W], weight
+ * [Cout, Cin, kD, kH, kW], optional bias [Cout]. stride, padding and
+ * dilation take one integer or one per axis (D, H, W).
+ */
+export function conv3d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: Conv3dOptions = {},
+): Tensor {
+  const op = 'conv3d';
+  checkRank5(op, 'input', x);
+  checkRank5(op, 'weight', weight);
+  const [n, cin, d, h, w] = x.shape;
+  const [cout, wcin, kd, kh, kw] = weight.shape;
+  if (wcin !== cin) {
+    throw new RangeError(
+      `${op}: input ${formatShape(x.shape)} has ${cin} channels but weight ` +
+        `${formatShape(weight.shape)} expects ${wcin}`,
+    );
+  }
+  checkBias(op, bias, cout);
+  const stride = triple(op, 'stride', options.stride, 1, 1);
+  const padding = triple(op, 'padding', options.padding, 0, 0);
+  const dilation = triple(op, 'dilation', options.dilation, 1, 1);
+  const kernelSize: Triple = [kd, kh, kw];
+  const inSize: Triple = [d, h, w];
+  const outSize = inSize.map((size, i) =>
+    Math.floor((size + 2 * padding[i] - dilation[i] * (kernelSize[i] - 1) - 1) / stride[i]) + 1,
+  ) as Triple;
+  if (outSize.some((s) => s < 1)) {
+    throw new RangeError(
+      `${op}: kernel ${formatShape(kernelSize)} (dilation ${formatShape(dilation)}) is ` +
+        `larger than the padded input ${formatShape(inSize.map((s, i) => s + 2 * padding[i]))} ` +
+        `of input ${formatShape(x.shape)}`,
+    );
+  }
+  const taps = kd * kh * kw;
+  const geometry: ConvGeometry = {
+    batch: n,
+    inChannels: cin,
+    inSize,
+    outChannels: cout,
+    outSize,
+    kernelSize,
+    stride,
+    padding,
+    dilation,
+  };
+
+  // Forward: pack the weight by input channel, then the direct kernel.
+  const packed = packWeight(op, weight, taps, { count: cin, stride: taps }, { count: cout, stride: cin * taps });
+  const out = convDirect(op, geometry, x, packed, bias);
+  packed.dispose();
+
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(op, out, inputs, [x, weight], (g, [savedX, savedWeight]) => {
+    let gx: Tensor | null = null;
+    if (x.requiresGrad) {
+      // The input gradient is the transposed convolution of g: it reads
+      // g's Cout channels and writes Cin.
+      const packedT = packWeight(op, savedWeight, taps, { count: cout, stride: cin * taps }, { count: cin, stride: taps });
+      gx = convTransposed(`${op} input gradient`, {
+        ...geometry,
+        inChannels: cout,
+        inSize: outSize,
+        outChannels: cin,
+        outSize: inSize,
+      }, g, packedT, null);
+      packedT.dispose();
+    }
+    const gw = weight.requiresGrad ? weightGrad(op, savedX, g, geometry) : null;
+    const gb = bias?.requiresGrad ? biasGrad(g) : null;
+    return bias ? [gx, gw, gb] : [gx, gw];
+  });
+}
+
+/**
+ * Transposed 3D convolution like torch.nn.functional.conv_transpose3d with
+ * groups = 1: x [N, Cin, D, H, W], weight [Cin, Cout, kD, kH, kW], optional
+ * bias [Cout]. Output size per axis: (in - 1) * stride - 2 * padding +
+ * dilation * (k - 1) + outputPadding + 1.
+ */
+export function convTranspose3d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: ConvTranspose3dOptions = {},
+): Tensor {
+  const op = 'convTranspose3d';
+  checkRank5(op, 'input', x);
+  checkRank5(op, 'weight', weight);
+  const [n, cin, d, h, w] = x.shape;
+  const [wcin, cout, kd, kh, kw] = weight.shape;
+  if (wcin !== cin) {
+    throw new RangeError(
+      `${op}: input ${formatShape(x.shape)} has ${cin} channels but weight ` +
+        `${formatShape(weight.shape)} expects ${wcin}`,
+    );
+  }
+  checkBias(op, bias, cout);
+  const stride = triple(op, 'stride', options.stride, 1, 1);
+  const padding = triple(op, 'padding', options.padding, 0, 0);
+  const dilation = triple(op, 'dilation', options.dilation, 1, 1);
+  const outputPadding = triple(op, 'outputPadding', options.outputPadding, 0, 0);
+  outputPadding.forEach((p, i) => {
+    if (p >= stride[i] && p >= dilation[i]) {
+      throw new RangeError(
+        `${op}: outputPadding ${formatShape(outputPadding)} must be smaller than ` +
+          `stride ${formatShape(stride)} or dilation ${formatShape(dilation)}`,
+      );
+    }
+  });
+  const kernelSize: Triple = [kd, kh, kw];
+  const inSize: Triple = [d, h, w];
+  const outSize = inSize.map(
+    (size, i) =>
+      (size - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernelSize[i] - 1) + outputPadding[i] + 1,
+  ) as Triple;
+  if (outSize.some((s) => s < 1)) {
+    throw new RangeError(
+      `${op}: input ${formatShape(x.shape)} with padding ${formatShape(padding)} ` +
+        `gives an empty output ${formatShape(outSize)}`,
+    );
+  }
+  const taps = kd * kh * kw;
+  // The convolution whose transpose this is maps the output back to x.
+  const forwardGeometry: ConvGeometry = {
+    batch: n,
+    inChannels: cout,
+    inSize: outSize,
+    outChannels: cin,
+    outSize: inSize,
+    kernelSize,
+    stride,
+    padding,
+    dilation,
+  };
+  const packed = packWeight(op, weight, taps, { count: cin, stride: cout * taps }, { count: cout, stride: taps });
+  const out = convTransposed(op, {
+    ...forwardGeometry,
+    inChannels: cin,
+    inSize,
+    outChannels: cout,
+    outSize,
+  }, x, packed, bias);
+  packed.dispose();
+
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(op, out, inputs, [x, weight], (g, [savedX, savedWeight]) => {
+    let gx: Tensor | null = null;
+    if (x.requiresGrad) {
+      // The input gradient is the direct convolution of g with the weight.
+      const packedDirect = packWeight(op, savedWeight, taps, { count: cout, stride: taps }, { count: cin, stride: cout * taps });
+      gx = convDirect(`${op} input gradient`, forwardGeometry, g, packedDirect, null);
+      packedDirect.dispose();
+    }
+    // Weight layout [Cin, Cout, k]: the direct convolution's weight gradient
+    // with g as its input and x as its output gradient.
+    const gw = weight.requiresGrad ? weightGrad(op, g, savedX, forwardGeometry) : null;
+    const gb = bias?.requiresGrad ? biasGrad(g) : null;
+    return bias ? [gx, gw, gb] : [gx, gw];
+  });
+}
