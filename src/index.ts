@@ -24,3 +24,8 @@ export { gradCheck } from './autograd/gradcheck.js';
 export type { GradCheckInput, GradCheckOptions, GradCheckResult } from './autograd/gradcheck.js';
 export { Random } from './random.js';
 export { foldGrid, kernelOptions } from './kernels/launch.js';
+export * as nn from './nn/index.js';
+export { Optimizer, SGD, Adam, AdamW, emaUpdate } from './optim/index.js';
+export type { OptimizerStateDict, OptionValue, SgdOptions, AdamOptions } from './optim/index.js';
+export { conv3d, convTranspose3d } from './ops/conv.js';
+export type { Conv3dOptions, ConvTranspose3dOptions, Size3 } from './ops/conv.js';
