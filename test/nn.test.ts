@@ -19,7 +19,8 @@ const { init } = nn;
 // to get the expected names and their order (torch 1.13):
 //   Conv: weight [cout, cin, 3, 3, 3], bias [cout]
 //   Level: buffer running_mean, conv1, conv2, non-persistent buffer scratch
-//   Encoder: embed [2, 3], levels = ModuleList([Level, Level]), head = Conv(1, 2)
+//   Encoder: embed [2, 3], levels = ModuleList([Level, Level]),
+//     head = Conv(1, 2)
 //   Net: encoder, then the parameter scale [1]
 class Conv extends nn.Module {
   readonly weight: Tensor;
@@ -31,7 +32,8 @@ class Conv extends nn.Module {
     const shape = [outChannels, inChannels, 3, 3, 3];
     this.weight = this.param('weight', init.defaultWeight(shape, random));
     const { fanIn } = init.computeFans(shape);
-    this.bias = this.param('bias', init.defaultBias([outChannels], fanIn, random));
+    const bias = init.defaultBias([outChannels], fanIn, random);
+    this.bias = this.param('bias', bias);
   }
 }
 
@@ -105,7 +107,10 @@ describe('module naming', () => {
   it('named parameters skip buffers', () => {
     const net = new Net();
     const names = net.namedParameters().map(([name]) => name);
-    expect(names).toEqual(PYTORCH_STATE_KEYS.filter((k) => !k.endsWith('running_mean')));
+    const expected = PYTORCH_STATE_KEYS.filter(
+      (key) => !key.endsWith('running_mean'),
+    );
+    expect(names).toEqual(expected);
     for (const p of net.parameters()) {
       expect(p.requiresGrad).toBe(true);
       expect(p.gradFn).toBeNull();
@@ -142,7 +147,9 @@ describe('module naming', () => {
     expect(levels.length).toBe(2);
     expect([...levels]).toEqual([levels.at(0), levels.at(1)]);
     expect(levels.at(-1)).toBe(levels.at(1));
-    expect(() => levels.at(2)).toThrow('ModuleList.at: index 2 is out of range for 2 items');
+    expect(() => levels.at(2)).toThrow(
+      'ModuleList.at: index 2 is out of range for 2 items',
+    );
     net.dispose();
   });
 
@@ -215,8 +222,9 @@ describe('module state', () => {
       const expected = await sourceState.get(key)!.toArray();
       expect(Array.from(got), key).toEqual(Array.from(expected));
     }
+    const sourceWeight = sourceState.get('encoder.levels.1.conv2.weight')!;
     expect(Array.from(differs)).not.toEqual(
-      Array.from(await sourceState.get('encoder.levels.1.conv2.weight')!.toArray()),
+      Array.from(await sourceWeight.toArray()),
     );
     // Values were copied into the existing tensors, not swapped in.
     expect(target.encoder.levels.at(1).conv2.weight).toBe(weightBefore);
@@ -271,7 +279,8 @@ describe('module state', () => {
     partial.get('scale')!.dispose();
     partial.set('scale', zeros([3]));
     expect(() => net.loadStateDict(partial, { strict: false })).toThrow(
-      'Net.loadStateDict: shape mismatch for scale (state [3], module [1]). Nothing was loaded.',
+      'Net.loadStateDict: shape mismatch for scale (state [3], module [1]). ' +
+        'Nothing was loaded.',
     );
     disposeState(partial);
     net.dispose();
@@ -340,13 +349,15 @@ describe('init fans and gains', () => {
 
   it('fans reject rank 1', () => {
     expect(() => init.computeFans([4])).toThrow(
-      'computeFans: shape [4] has rank 1; fans are defined for weights of rank 2 or more',
+      'computeFans: shape [4] has rank 1; fans are defined for weights of ' +
+        'rank 2 or more',
     );
   });
 
   it('gains match calculate_gain', () => {
     // torch.nn.init.calculate_gain values (torch 1.13).
-    expect(init.calculateGain('leaky_relu', Math.sqrt(5))).toBeCloseTo(0.5773502691896257, 15);
+    const leaky = init.calculateGain('leaky_relu', Math.sqrt(5));
+    expect(leaky).toBeCloseTo(0.5773502691896257, 15);
     expect(init.calculateGain('relu')).toBe(Math.SQRT2);
     expect(init.calculateGain('tanh')).toBeCloseTo(5 / 3, 15);
     expect(init.calculateGain('selu')).toBe(0.75);
@@ -354,7 +365,13 @@ describe('init fans and gains', () => {
   });
 });
 
-function stats(values: Float32Array): { mean: number; std: number; maxAbs: number } {
+interface Stats {
+  mean: number;
+  std: number;
+  maxAbs: number;
+}
+
+function stats(values: Float32Array): Stats {
   let sum = 0;
   let maxAbs = 0;
   for (const v of values) {
@@ -395,9 +412,11 @@ describe('init distributions', () => {
 
   it('kaiming normal std is gain / sqrt(fan)', async () => {
     const fanOut = 20 * 9;
-    const t = init.kaimingNormal([20, 30, 3, 3], { mode: 'fanOut', nonlinearity: 'relu' }, 5);
+    const options = { mode: 'fanOut', nonlinearity: 'relu' } as const;
+    const t = init.kaimingNormal([20, 30, 3, 3], options, 5);
     const s = stats(await t.toArray());
-    expect(Math.abs(s.std / (Math.SQRT2 / Math.sqrt(fanOut)) - 1)).toBeLessThan(0.03);
+    const std = Math.SQRT2 / Math.sqrt(fanOut);
+    expect(Math.abs(s.std / std - 1)).toBeLessThan(0.03);
     expect(Math.abs(s.mean)).toBeLessThan(0.01);
     t.dispose();
   });
@@ -428,7 +447,8 @@ describe('init distributions', () => {
   });
 
   it('trunc normal stays in bounds', async () => {
-    const t = init.truncNormal([4000], { mean: 0.5, std: 1, low: -0.5, high: 1.5 }, 9);
+    const options = { mean: 0.5, std: 1, low: -0.5, high: 1.5 };
+    const t = init.truncNormal([4000], options, 9);
     const values = await t.toArray();
     expect(Math.min(...values)).toBeGreaterThanOrEqual(-0.5);
     expect(Math.max(...values)).toBeLessThanOrEqual(1.5);
@@ -436,7 +456,8 @@ describe('init distributions', () => {
     expect(Math.abs(stats(values).mean - 0.5)).toBeLessThan(0.03);
     t.dispose();
     const vit = init.truncNormal([2000], { std: 0.02 }, 10);
-    expect(Math.abs(stats(await vit.toArray()).std / 0.02 - 1)).toBeLessThan(0.05);
+    const vitStats = stats(await vit.toArray());
+    expect(Math.abs(vitStats.std / 0.02 - 1)).toBeLessThan(0.05);
     vit.dispose();
   });
 

@@ -80,7 +80,11 @@ describe('optimisers against torch 1.13', () => {
   for (const testCase of fixture.cases) {
     it(`${testCase.name} matches torch`, async () => {
       const params = makeParams();
-      const optimizer = makeOptimizer(testCase.optimizer, params, testCase.options);
+      const optimizer = makeOptimizer(
+        testCase.optimizer,
+        params,
+        testCase.options,
+      );
       for (let step = 0; step < fixture.grads.length; step++) {
         setGradients(params, step);
         optimizer.step();
@@ -144,7 +148,9 @@ describe('optimiser state', () => {
       }
       const resumed = await snapshot(second);
       resumed.forEach((values, i) => {
-        expect(Array.from(values), `parameter ${i}`).toEqual(Array.from(expected[i]));
+        expect(Array.from(values), `parameter ${i}`).toEqual(
+          Array.from(expected[i]),
+        );
       });
 
       for (const t of saved.tensors.values()) t.dispose();
@@ -201,8 +207,14 @@ describe('optimiser state', () => {
     );
     expect(optimizer.stateDict().steps).toEqual([0, 0]);
     expect(() =>
-      optimizer.loadStateDict({ options: optimizer.options(), steps: [0], tensors: new Map() }),
-    ).toThrow('Adam.loadStateDict: the state has 1 parameters, this optimiser has 2');
+      optimizer.loadStateDict({
+        options: optimizer.options(),
+        steps: [0],
+        tensors: new Map(),
+      }),
+    ).toThrow(
+      'Adam.loadStateDict: the state has 1 parameters, this optimiser has 2',
+    );
     wrong.dispose();
     optimizer.dispose();
     for (const p of params) p.dispose();
@@ -212,13 +224,22 @@ describe('optimiser state', () => {
 describe('optimiser errors', () => {
   it('rejects bad options with the optimiser name', () => {
     const p = tensor([1], [1], { requiresGrad: true });
-    expect(() => new Adam([p], { lr: -1 })).toThrow('Adam: lr must be a finite number >= 0, got -1');
-    expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow('Adam: betas[1] must be in [0, 1), got 1');
-    expect(() => new SGD([p], { lr: 0.1, nesterov: true })).toThrow(
-      'SGD: nesterov needs momentum > 0 and dampening 0, got momentum 0 and dampening 0',
+    expect(() => new Adam([p], { lr: -1 })).toThrow(
+      'Adam: lr must be a finite number >= 0, got -1',
     );
-    expect(() => new SGD([], { lr: 0.1 })).toThrow('SGD: the parameter list is empty');
-    expect(() => new SGD([p, p], { lr: 0.1 })).toThrow('SGD: parameter 1 appears more than once');
+    expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow(
+      'Adam: betas[1] must be in [0, 1), got 1',
+    );
+    expect(() => new SGD([p], { lr: 0.1, nesterov: true })).toThrow(
+      'SGD: nesterov needs momentum > 0 and dampening 0, got momentum 0 ' +
+        'and dampening 0',
+    );
+    expect(() => new SGD([], { lr: 0.1 })).toThrow(
+      'SGD: the parameter list is empty',
+    );
+    expect(() => new SGD([p, p], { lr: 0.1 })).toThrow(
+      'SGD: parameter 1 appears more than once',
+    );
     p.dispose();
   });
 
@@ -226,7 +247,8 @@ describe('optimiser errors', () => {
     const p = tensor([1, 2], [2], { requiresGrad: true });
     const q = mul(p, p);
     expect(() => new SGD([q], { lr: 0.1 })).toThrow(
-      /SGD: parameter 0 of shape \[2\] is not a leaf tensor with requiresGrad true/,
+      'SGD: parameter 0 of shape [2] is not a leaf tensor with requiresGrad ' +
+        'true',
     );
     q.dispose();
     p.dispose();
@@ -237,7 +259,8 @@ describe('optimiser errors', () => {
     p.grad = tensor([1, 2], [2]);
     const optimizer = new SGD([p], { lr: 0.1 });
     expect(() => optimizer.step()).toThrow(
-      "SGD.step: the gradient of parameter 0 has shape [2], expected the parameter's [3]",
+      'SGD.step: the gradient of parameter 0 has shape [2], expected the ' +
+        "parameter's [3]",
     );
     p.dispose();
   });
@@ -251,7 +274,8 @@ describe('optimiser errors', () => {
     const loss = tidy(() => sum(mul(p, x)));
     optimizer.step();
     expect(() => loss.backward()).toThrow(
-      /backward: a tensor of shape \[3\] saved by mul was modified in place after the forward pass \(version 1, saved at 0\)/,
+      'backward: a tensor of shape [3] saved by mul was modified in place ' +
+        'after the forward pass (version 1, saved at 0)',
     );
     loss.dispose();
     x.dispose();
@@ -301,10 +325,13 @@ describe('emaUpdate', () => {
     expect(() => emaUpdate(target, source.slice(0, 1), 0.9)).toThrow(
       'emaUpdate: 2 target tensors but 1 source tensors',
     );
-    expect(() => emaUpdate(target.slice(0, 1), target.slice(0, 1), 0.9)).toThrow(
-      /emaUpdate: target 0 and source 0 share storage/,
+    const first = target.slice(0, 1);
+    expect(() => emaUpdate(first, first, 0.9)).toThrow(
+      'emaUpdate: target 0 and source 0 share storage',
     );
-    expect(() => emaUpdate([], [], 1.5)).toThrow('emaUpdate: alpha must be in [0, 1], got 1.5');
+    expect(() => emaUpdate([], [], 1.5)).toThrow(
+      'emaUpdate: alpha must be in [0, 1], got 1.5',
+    );
     for (const t of [...target, ...source]) t.dispose();
   });
 

@@ -6,7 +6,7 @@ import { BUFFER_USAGE } from '../gpu-constants.js';
 
 let placeholder: { device: GPUDevice; buffer: GPUBuffer } | null = null;
 
-/** The placeholder buffer of the current device, created on first use. */
+/** Returns the current device's placeholder buffer, made on first use. */
 export function placeholderBuffer(): { buffer: GPUBuffer; bytes: number } {
   const device = gpuDevice();
   if (placeholder?.device !== device) {

@@ -27,7 +27,7 @@ export function copyInto(op: string, target: Tensor, source: Tensor): void {
   dispatchRecorded();
 }
 
-/** A new tensor with a copy of `source`'s values (no autograd). */
+/** Returns a new tensor with a copy of `source`'s values (no autograd). */
 export function cloneTensor(op: string, source: Tensor): Tensor {
   const out = empty(source.shape, op);
   copyInto(op, out, source);

@@ -13,7 +13,10 @@ import { Random } from '../random.js';
 
 export { zeros, ones, full } from '../ops/creation.js';
 
-/** Where a generator comes from: a Random, a seed, or the default stream. */
+/**
+ * Generator argument of the initialisers: a Random, a seed, or undefined
+ * for the default stream.
+ */
 export type RandomSource = Random | number | undefined;
 
 let defaultRandom = new Random(0);
@@ -27,7 +30,10 @@ export function manualSeed(seed: number): void {
   defaultRandom = new Random(seed);
 }
 
-/** The generator for `source`: itself, a new one from a seed, or the default. */
+/**
+ * Returns the generator for `source`: itself, a new one from a seed, or
+ * the default.
+ */
 export function resolveRandom(source: RandomSource): Random {
   if (source instanceof Random) return source;
   if (typeof source === 'number') return new Random(source);
@@ -72,10 +78,14 @@ export type Nonlinearity =
   | 'selu';
 
 /**
- * The recommended gain for a nonlinearity (torch.nn.init.calculate_gain).
- * `param` is the negative slope of leaky_relu (default 0.01).
+ * Returns the recommended gain for a nonlinearity
+ * (torch.nn.init.calculate_gain). `param` is the negative slope of
+ * leaky_relu (default 0.01).
  */
-export function calculateGain(nonlinearity: Nonlinearity, param?: number): number {
+export function calculateGain(
+  nonlinearity: Nonlinearity,
+  param?: number,
+): number {
   switch (nonlinearity) {
     case 'linear':
     case 'conv1d':
@@ -94,7 +104,9 @@ export function calculateGain(nonlinearity: Nonlinearity, param?: number): numbe
     case 'selu':
       return 3 / 4;
     default:
-      throw new RangeError(`calculateGain: unknown nonlinearity "${String(nonlinearity)}"`);
+      throw new RangeError(
+        `calculateGain: unknown nonlinearity "${String(nonlinearity)}"`,
+      );
   }
 }
 
@@ -150,9 +162,10 @@ const MAX_TRUNC_NORMAL_DRAWS = 100_000;
  * Normal values redrawn until they lie in [low, high]
  * (torch.nn.init.trunc_normal_). Bounds are values, not multiples of std:
  * with std 0.02 and the default bounds nearly nothing is cut.
- * NOTE: rejection sampling is exact but slow when [low, high] holds little
- * of the distribution; it throws when an element needs more than 100,000
- * draws (an interval holding under about 0.01% of the mass).
+ * NOTE: rejection sampling is exact but slow when [low, high] contains
+ * little of the distribution. It throws when an element needs more than
+ * 100,000 draws, which is likely once the interval has under about 0.01%
+ * of the probability mass.
  */
 export function truncNormal(
   shape: readonly number[],
@@ -196,7 +209,8 @@ function kaimingStd(shape: readonly number[], options: KaimingOptions): number {
   const fan = (options.mode ?? 'fanIn') === 'fanIn' ? fans.fanIn : fans.fanOut;
   // A fan of 0 means the weight has no elements: nothing to draw.
   if (fan === 0) return 0;
-  const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
+  const nonlinearity = options.nonlinearity ?? 'leaky_relu';
+  const gain = calculateGain(nonlinearity, options.a ?? 0);
   return gain / Math.sqrt(fan);
 }
 
@@ -252,7 +266,10 @@ export function xavierNormal(
  * PyTorch's default weight of nn.Linear and nn.ConvNd: Kaiming uniform with
  * a = sqrt(5), that is U(-1/sqrt(fanIn), 1/sqrt(fanIn)).
  */
-export function defaultWeight(shape: readonly number[], random?: RandomSource): Tensor {
+export function defaultWeight(
+  shape: readonly number[],
+  random?: RandomSource,
+): Tensor {
   return kaimingUniform(shape, { a: Math.sqrt(5) }, random);
 }
 

@@ -121,18 +121,22 @@ export class Module {
    * Registers `items` as the submodule `name` holding them under "0",
    * "1", ..., so their parameters are named `name.0.weight` and so on.
    */
-  moduleList<M extends Module>(name: string, items: readonly M[]): ModuleList<M> {
+  moduleList<M extends Module>(
+    name: string,
+    items: readonly M[],
+  ): ModuleList<M> {
     return this.module(name, new ModuleList(items));
   }
 
-  /** The direct submodules with their names, in registration order. */
+  /** Returns the direct submodules with their names, in registration order. */
   namedChildren(): [string, Module][] {
     return [...this.children];
   }
 
   /**
-   * Every module of the tree, this one first (named ""), in depth-first
-   * registration order. A module reachable by two paths is listed once.
+   * Lists every module of the tree, this one first (named ""), in
+   * depth-first registration order. A module reachable by two paths is
+   * listed once.
    */
   namedModules(prefix = ''): [string, Module][] {
     const result: [string, Module][] = [];
@@ -150,8 +154,8 @@ export class Module {
   }
 
   /**
-   * Every parameter of the tree with its dotted name, in the order of
-   * namedModules(). A tensor registered twice (tied weights) is listed
+   * Lists every parameter of the tree with its dotted name, in the order
+   * of namedModules(). A tensor registered twice (tied weights) is listed
    * once, under its first name.
    */
   namedParameters(): [string, Tensor][] {
@@ -171,7 +175,7 @@ export class Module {
     return this.namedParameters().map(([, t]) => t);
   }
 
-  /** Every buffer of the tree with its dotted name, persistent or not. */
+  /** Lists every buffer of the tree with its dotted name, persistent or not. */
   namedBuffers(): [string, Tensor][] {
     const result: [string, Tensor][] = [];
     const seen = new Set<Tensor>();
@@ -213,9 +217,10 @@ export class Module {
   }
 
   /**
-   * Parameters and persistent buffers by dotted name. Each value is a new
-   * tensor handle on the live storage (no copy, no gradient): it sees
-   * later updates, and disposing it leaves the module intact. Tied
+   * Returns the parameters and persistent buffers by dotted name. Each
+   * value is a new tensor handle on the live storage (no copy, no
+   * gradient), so later updates show in it, and disposing it leaves the
+   * module intact. Tied
    * weights appear under each of their names, as in PyTorch.
    */
   stateDict(): Map<string, Tensor> {
@@ -324,12 +329,13 @@ export class ModuleList<M extends Module = Module> extends Module {
     return this.items.length;
   }
 
-  /** The item at `index`; negative indices count from the end. */
+  /** Returns the item at `index`. Negative indices count from the end. */
   at(index: number): M {
     const item = this.items.at(index);
     if (item === undefined) {
       throw new RangeError(
-        `ModuleList.at: index ${index} is out of range for ${this.length} items`,
+        `ModuleList.at: index ${index} is out of range for ` +
+          `${this.length} items`,
       );
     }
     return item;

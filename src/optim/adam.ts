@@ -50,7 +50,9 @@ function resolveOptions(
   checkNonNegative(op, 'eps', resolved.eps);
   checkNonNegative(op, 'weightDecay', resolved.weightDecay);
   if (resolved.betas.length !== 2) {
-    throw new RangeError(`${op}: betas must hold two values, got ${resolved.betas.length}`);
+    throw new RangeError(
+      `${op}: betas must contain two values, got ${resolved.betas.length}`,
+    );
   }
   resolved.betas.forEach((beta, i) => {
     if (!(beta >= 0 && beta < 1)) {
@@ -98,8 +100,9 @@ abstract class AdamBase extends Optimizer {
 
   protected stateNames(steps: number): readonly string[] {
     if (steps === 0) return [];
-    if (this.settings.amsgrad) return ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'];
-    return ['exp_avg', 'exp_avg_sq'];
+    const names = ['exp_avg', 'exp_avg_sq'];
+    if (this.settings.amsgrad) names.push('max_exp_avg_sq');
+    return names;
   }
 
   step(): void {

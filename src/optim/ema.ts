@@ -18,7 +18,8 @@ export function emaUpdate(
 ): void {
   if (target.length !== source.length) {
     throw new RangeError(
-      `emaUpdate: ${target.length} target tensors but ${source.length} source tensors`,
+      `emaUpdate: ${target.length} target tensors but ${source.length} ` +
+        'source tensors',
     );
   }
   if (!(alpha >= 0 && alpha <= 1)) {
@@ -35,7 +36,8 @@ export function emaUpdate(
     if (t.buffer('emaUpdate') === s.buffer('emaUpdate')) {
       throw new Error(
         `emaUpdate: target ${i} and source ${i} share storage (shape ` +
-          `${formatShape(t.shape)}); the two networks must not share parameters`,
+          `${formatShape(t.shape)}); the two networks must not share ` +
+          'parameters',
       );
     }
   });

@@ -29,7 +29,10 @@ export interface OptimizerStateDict {
 export abstract class Optimizer {
   /** The parameters, in the order that stateDict() indexes them. */
   readonly params: readonly Tensor[];
-  /** Per parameter, the steps that updated it (parameters without a gradient are skipped). */
+  /**
+   * Per parameter, the steps that updated it. A step skips a parameter
+   * that has no gradient.
+   */
   protected readonly steps: number[];
   /** Per parameter, its state tensors by name. */
   protected readonly state: Map<string, Tensor>[];
@@ -85,8 +88,8 @@ export abstract class Optimizer {
   }
 
   /**
-   * The gradient of parameter `index`, checked, or null when backward()
-   * gave it none.
+   * Returns the gradient of parameter `index` after checking its shape and
+   * storage, or null when backward() gave it none.
    */
   protected gradientOf(index: number): Tensor | null {
     const p = this.params[index];
@@ -108,7 +111,10 @@ export abstract class Optimizer {
     return grad;
   }
 
-  /** The state tensor `key` of parameter `index`, allocated as zeros on first use. */
+  /**
+   * Returns the state tensor `key` of parameter `index`, allocated as zeros
+   * on first use.
+   */
   protected stateTensor(index: number, key: string): Tensor {
     const tensors = this.state[index];
     let t = tensors.get(key);
@@ -168,7 +174,9 @@ export abstract class Optimizer {
     const expected = new Map<string, Tensor>();
     dict.steps.forEach((steps, i) => {
       if (!Number.isInteger(steps) || steps < 0) {
-        throw new RangeError(`${op}: step count ${steps} of parameter ${i} is invalid`);
+        throw new RangeError(
+          `${op}: step count ${steps} of parameter ${i} is invalid`,
+        );
       }
       for (const key of this.stateNames(steps)) {
         expected.set(`${i}.${key}`, this.params[i]);
@@ -182,14 +190,21 @@ export abstract class Optimizer {
       const t = tensors.get(key);
       if (t && !sameShape(t.shape, param.shape)) {
         mismatched.push(
-          `${key} (state ${formatShape(t.shape)}, parameter ${formatShape(param.shape)})`,
+          `${key} (state ${formatShape(t.shape)}, ` +
+            `parameter ${formatShape(param.shape)})`,
         );
       }
     }
     const problems: string[] = [];
-    if (missing.length > 0) problems.push(`missing keys ${missing.join(', ')}`);
-    if (unexpected.length > 0) problems.push(`unexpected keys ${unexpected.join(', ')}`);
-    if (mismatched.length > 0) problems.push(`shape mismatch for ${mismatched.join(', ')}`);
+    if (missing.length > 0) {
+      problems.push(`missing keys ${missing.join(', ')}`);
+    }
+    if (unexpected.length > 0) {
+      problems.push(`unexpected keys ${unexpected.join(', ')}`);
+    }
+    if (mismatched.length > 0) {
+      problems.push(`shape mismatch for ${mismatched.join(', ')}`);
+    }
     if (problems.length > 0) {
       throw new Error(`${op}: ${problems.join('; ')}. Nothing was loaded.`);
     }
@@ -205,8 +220,14 @@ export abstract class Optimizer {
 }
 
 /** Throws unless `value` is a finite number >= 0. */
-export function checkNonNegative(op: string, name: string, value: number): void {
+export function checkNonNegative(
+  op: string,
+  name: string,
+  value: number,
+): void {
   if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${op}: ${name} must be a finite number >= 0, got ${value}`);
+    throw new RangeError(
+      `${op}: ${name} must be a finite number >= 0, got ${value}`,
+    );
   }
 }

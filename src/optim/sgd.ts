@@ -36,12 +36,15 @@ function resolveOptions(op: string, options: SgdOptions): ResolvedSgdOptions {
   checkNonNegative(op, 'momentum', resolved.momentum);
   checkNonNegative(op, 'weightDecay', resolved.weightDecay);
   if (!Number.isFinite(resolved.dampening)) {
-    throw new RangeError(`${op}: dampening must be finite, got ${resolved.dampening}`);
+    throw new RangeError(
+      `${op}: dampening must be finite, got ${resolved.dampening}`,
+    );
   }
-  if (resolved.nesterov && (resolved.momentum <= 0 || resolved.dampening !== 0)) {
+  const { nesterov, momentum, dampening } = resolved;
+  if (nesterov && (momentum <= 0 || dampening !== 0)) {
     throw new RangeError(
       `${op}: nesterov needs momentum > 0 and dampening 0, got momentum ` +
-        `${resolved.momentum} and dampening ${resolved.dampening}`,
+        `${momentum} and dampening ${dampening}`,
     );
   }
   return resolved;
@@ -50,7 +53,8 @@ function resolveOptions(op: string, options: SgdOptions): ResolvedSgdOptions {
 /**
  * SGD as torch.optim.SGD 1.13 computes it, per parameter p with gradient g:
  *   d = g + weightDecay * p
- *   with momentum: b = d on the first step, else b = momentum * b + (1 - dampening) * d,
+ *   with momentum: b = d on the first step,
+ *     else b = momentum * b + (1 - dampening) * d,
  *     then d = d + momentum * b (nesterov) or d = b
  *   p = p - lr * d
  * Parameters without a gradient are skipped.
@@ -107,7 +111,8 @@ export class SGD extends Optimizer {
           firstStep = true;
         }
       }
-      sgdKernel('SGD.step', param, grad, buffer, { ...this.settings, firstStep });
+      const scalars = { ...this.settings, firstStep };
+      sgdKernel('SGD.step', param, grad, buffer, scalars);
       param.markModified();
     });
   }
