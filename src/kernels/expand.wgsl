@@ -1,10 +1,13 @@
-// Broadcast copy with a scale factor: out[i] = x[ix] * scale, where ix reads
-// x along out's axes with stride 0 on broadcast axes.
+// Strided copy with a scale factor: out[i] = x[offset + sum_d c_d * x_strides[d]] * scale,
+// where c is the coordinate of i in out's shape. With stride 0 on some axes
+// this broadcasts (expand, broadcastTo); with permuted strides it
+// transposes (permute); with an offset and x's own strides it copies a
+// box out of x (slice).
 //
 // Bindings: 1 x (read, f32), 2 out (read_write, f32).
 // Uniforms: size = elements of out; rank, shape = out's rank and dims;
-//   x_strides = x's element strides per out axis (0 where broadcast); scale.
-//   Ranks up to 8.
+//   offset = element of x read for coordinate 0; x_strides = x's element
+//   strides per out axis (0 where broadcast); scale. Ranks up to 8.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / WORKGROUP_SIZE)
 //   workgroups, folded into 2D or 3D past 65,535.
 
@@ -17,7 +20,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     return;
   }
   var rest = i;
-  var ix = 0u;
+  var ix = params.offset;
   for (var d = i32(params.rank) - 1; d >= 0; d--) {
     let dim = params.shape[d / 4][d % 4];
     ix += (rest % dim) * params.x_strides[d / 4][d % 4];

@@ -1,24 +1,31 @@
-// Reduction over a set of axes: out[o] = combine over r of x[base(o) + off(r)].
+// General strided reduction: for every kept position m and piece c of the
+// reduced index range, out[c * out_size + m] combines
+// x[base(m) + offset(r)] for r in [c * chunk_size, (c + 1) * chunk_size).
+// With chunks == 1 the output is final; otherwise the caller reduces the
+// [chunks, out_size] partials again (a column reduction with this kernel),
+// so long reductions run as a tree of short sequential runs in fixed order.
 //
 // Bindings: 1 x (read, f32), 2 out (read_write, f32).
-// Uniforms: out_size = elements of out; out_rank, out_shape, out_strides =
-//   the kept axes of x, their sizes and x's element strides along them;
-//   red_rank, red_shape, red_strides = the same for the reduced axes;
-//   red_size = elements reduced per output; scale = factor applied to the
-//   result (1 / red_size for mean, else 1). Ranks up to 8.
-// Constants: {{INIT}} is the identity value, {{COMBINE}} combines acc and v.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one workgroup per output element; its
-//   invocations stride over the reduced elements, then a tree reduction in
-//   workgroup memory combines them in a fixed order (deterministic).
-// Grid: out_size workgroups, folded into 2D or 3D past 65,535.
-
-var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
+// Uniforms: out_size = kept positions; chunks = pieces of the reduced range;
+//   chunk_size = reduced elements per piece; red_size = reduced elements per
+//   output; out_rank, out_shape, out_strides = the kept axes of x, their
+//   sizes and x's element strides along them; red_rank, red_shape,
+//   red_strides = the same for the reduced axes; scale = factor applied to
+//   every output (1 / count on the last pass of a mean, else 1). Ranks up
+//   to 8.
+// Constants: {{COMBINE}} combines acc and v; {{IDENTITY}} starts the three
+//   extra accumulators ('0.0' for a sum, 'first' for max and min).
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output element.
+//   Neighbouring invocations take neighbouring kept positions, which are
+//   neighbouring addresses when the innermost axis is kept.
+// Grid: ceil(chunks * out_size / WORKGROUP_SIZE), folded past 65,535.
 
 fn combine(acc: f32, v: f32) -> f32 {
   return {{COMBINE}};
 }
 
-fn offset_of(index: u32, rank: u32, shape: array<vec4<u32>, 2>, strides: array<vec4<u32>, 2>) -> u32 {
+fn offset_of(index: u32, rank: u32, shape: array<vec4<u32>, 2>,
+             strides: array<vec4<u32>, 2>) -> u32 {
   var rest = index;
   var offset = 0u;
   for (var d = i32(rank) - 1; d >= 0; d--) {
@@ -29,29 +36,42 @@ fn offset_of(index: u32, rank: u32, shape: array<vec4<u32>, 2>, strides: array<v
   return offset;
 }
 
+fn reduced_offset(r: u32) -> u32 {
+  // One reduced axis is the common case: skip the divisions.
+  if (params.red_rank == 1u) {
+    return r * params.red_strides[0].x;
+  }
+  return offset_of(r, params.red_rank, params.red_shape, params.red_strides);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let o = workgroup_linear(wid, nwg);
-  // o is uniform across the workgroup, so the early return keeps barriers uniform.
-  if (o >= params.out_size) {
+  let o = global_index(wid, nwg, lid);
+  if (o >= params.chunks * params.out_size) {
     return;
   }
-  let base = offset_of(o, params.out_rank, params.out_shape, params.out_strides);
-  var acc = f32({{INIT}});
-  for (var r = lid; r < params.red_size; r += WORKGROUP_SIZE) {
-    acc = combine(acc, x[base + offset_of(r, params.red_rank, params.red_shape, params.red_strides)]);
+  let c = o / params.out_size;
+  let m = o % params.out_size;
+  let base = offset_of(m, params.out_rank, params.out_shape, params.out_strides);
+  let start = c * params.chunk_size;
+  let count = min(params.chunk_size, params.red_size - start);
+  let first = x[base + reduced_offset(start)];
+  var a0 = first;
+  var a1 = f32({{IDENTITY}});
+  var a2 = f32({{IDENTITY}});
+  var a3 = f32({{IDENTITY}});
+  var k = 1u;
+  for (; k + 4u <= count; k += 4u) {
+    let r = start + k;
+    a0 = combine(a0, x[base + reduced_offset(r)]);
+    a1 = combine(a1, x[base + reduced_offset(r + 1u)]);
+    a2 = combine(a2, x[base + reduced_offset(r + 2u)]);
+    a3 = combine(a3, x[base + reduced_offset(r + 3u)]);
   }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) {
-      partial[lid] = combine(partial[lid], partial[lid + stride]);
-    }
-    workgroupBarrier();
+  for (; k < count; k++) {
+    a0 = combine(a0, x[base + reduced_offset(start + k)]);
   }
-  if (lid == 0u) {
-    out[o] = partial[0] * params.scale;
-  }
+  out[o] = combine(combine(a0, a1), combine(a2, a3)) * params.scale;
 }

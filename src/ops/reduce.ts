@@ -1,54 +1,17 @@
-// Reductions over axes (sum, mean, max, min) and the broadcast-undo helper
-// sumToShape that backward rules use.
+// Reductions over axes (sum, mean, max, min, argmax, argmin) and the
+// broadcast helpers that backward rules use (expandKernel, sumToShape).
 
 import { record } from '../autograd/node.js';
+import { argReduceKernel } from '../kernels/argreduce.js';
 import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
+import { runReduction, type ReduceKind } from '../kernels/reduce.js';
 import { empty, formatShape, type Tensor } from '../tensor.js';
-import {
-  broadcastStrides,
-  checkRank,
-  contiguousStrides,
-  normaliseAxes,
-  sameShape,
-} from './shape.js';
+import { fillKernel } from './creation.js';
+import { binaryKernel } from './elementwise.js';
+import { resolveAxes, resolveAxis } from './axes.js';
+import { broadcastStrides, checkRank, sameShape } from './shape.js';
 
-type ReduceKind = 'sum' | 'max' | 'min';
-
-const COMBINE: Record<ReduceKind, { init: string; combine: string }> = {
-  sum: { init: '0.0', combine: 'acc + v' },
-  // -inf and inf are not WGSL literals; the largest finite f32 stands in.
-  max: { init: '-3.4028234663852886e38', combine: 'max(acc, v)' },
-  min: { init: '3.4028234663852886e38', combine: 'min(acc, v)' },
-};
-
-const specs = new Map<ReduceKind, KernelSpec>();
-
-function reduceSpec(kind: ReduceKind): KernelSpec {
-  let spec = specs.get(kind);
-  if (!spec) {
-    spec = {
-      name: 'reduce',
-      uniforms: [
-        ['out_size', 'u32'],
-        ['out_rank', 'u32'],
-        ['red_rank', 'u32'],
-        ['red_size', 'u32'],
-        ['scale', 'f32'],
-        ['out_shape', 'vec4u*2'],
-        ['out_strides', 'vec4u*2'],
-        ['red_shape', 'vec4u*2'],
-        ['red_strides', 'vec4u*2'],
-      ],
-      bindings: [
-        { name: 'x', access: 'read' },
-        { name: 'out', access: 'read_write' },
-      ],
-      constants: { INIT: COMBINE[kind].init, COMBINE: COMBINE[kind].combine },
-    };
-    specs.set(kind, spec);
-  }
-  return spec;
-}
+export type { ReduceKind } from '../kernels/reduce.js';
 
 /** Shape after reducing `axes`, with or without the reduced axes kept as 1. */
 export function reducedShape(
@@ -64,7 +27,12 @@ export function reducedShape(
   return out;
 }
 
-/** @internal Runs the reduction kernel; no autograd. */
+/**
+ * @internal Reduces `x` over `axes` (sorted, non-negative, no repeats) with
+ * `kind`, times `scale`, without autograd. Large reductions run in several
+ * passes (see kernels/reduce.ts). The order of operations is fixed, so the
+ * same input gives bitwise equal results.
+ */
 export function reduceKernel(
   op: string,
   kind: ReduceKind,
@@ -74,69 +42,186 @@ export function reduceKernel(
   scale = 1,
 ): Tensor {
   checkRank(op, x);
-  const strides = contiguousStrides(x.shape);
-  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const redSize = axes.reduce((n, i) => n * x.shape[i], 1);
-  if (redSize === 0 && kind !== 'sum') {
+  const shape = reducedShape(x.shape, axes, keepDims);
+  const count = axes.reduce((n, i) => n * x.shape[i], 1);
+  if (count === 0 && kind !== 'sum') {
     throw new RangeError(
-      `${op}: cannot take the ${kind} over an empty axis of shape ${formatShape(x.shape)}`,
+      `${op}: cannot take the ${kind} over an empty axis of shape ` +
+        `${formatShape(x.shape)} (axes ${formatShape(axes)})`,
     );
   }
-  const out = empty(reducedShape(x.shape, axes, keepDims), op);
-  const spec = reduceSpec(kind);
-  launch(spec, {
-    label: op,
-    uniforms: {
-      out_size: out.size,
-      out_rank: kept.length,
-      red_rank: axes.length,
-      red_size: redSize,
-      scale,
-      out_shape: kept.map((i) => x.shape[i]),
-      out_strides: kept.map((i) => strides[i]),
-      red_shape: axes.map((i) => x.shape[i]),
-      red_strides: axes.map((i) => strides[i]),
-    },
-    buffers: [
-      { buffer: x.buffer(op), bytes: x.bytes },
-      { buffer: out.buffer(op), bytes: out.bytes },
-    ],
-    workgroups: out.size,
-  });
-  return out;
+  if (count === 0 || shape.some((d) => d === 0)) {
+    const out = empty(shape, op);
+    // An empty sum is 0; an empty mean is 0 * (1 / 0) = NaN, as in PyTorch.
+    if (out.size > 0) fillKernel(out, 0 * scale);
+    return out;
+  }
+  return runReduction(op, kind, x, axes, scale, shape);
 }
 
 export interface ReduceOptions {
+  /** Keep each reduced axis as a size-1 axis. Default false. */
   keepDims?: boolean;
 }
 
-/** Sum over `axes` (all axes when omitted). */
+/**
+ * Sums over `axes`, or over all axes when omitted. Negative axes count from
+ * the end.
+ */
 export function sum(
   x: Tensor,
   axes?: number | readonly number[],
   options: ReduceOptions = {},
 ): Tensor {
-  const list = normaliseAxes('sum', axes, x.rank);
+  const list = resolveAxes('sum', x.shape, axes);
   const keepDims = options.keepDims ?? false;
   const out = reduceKernel('sum', 'sum', x, list, keepDims);
   return record('sum', out, [x], [], (g) => [
-    expandTo(g, reducedShape(x.shape, list, true), x.shape),
+    expandKernel('sum', g, reducedShape(x.shape, list, true), x.shape),
   ]);
 }
 
-/** Mean over `axes` (all axes when omitted). */
+/**
+ * Averages over `axes`, or over all axes when omitted. Negative axes count
+ * from the end.
+ */
 export function mean(
   x: Tensor,
   axes?: number | readonly number[],
   options: ReduceOptions = {},
 ): Tensor {
-  const list = normaliseAxes('mean', axes, x.rank);
+  const list = resolveAxes('mean', x.shape, axes);
   const keepDims = options.keepDims ?? false;
   const count = list.reduce((n, i) => n * x.shape[i], 1);
   const out = reduceKernel('mean', 'sum', x, list, keepDims, 1 / count);
   return record('mean', out, [x], [], (g) => [
-    expandTo(g, reducedShape(x.shape, list, true), x.shape, 1 / count),
+    expandKernel(
+      'mean',
+      g,
+      reducedShape(x.shape, list, true),
+      x.shape,
+      1 / count,
+    ),
   ]);
+}
+
+/**
+ * Takes the maximum over `axes` (all axes when omitted), like `torch.amax`. The
+ * gradient is split evenly between tied maxima, as `torch.amax` does
+ * (checked against PyTorch 1.13: the row [1, 3, 3] gets [0, 0.5, 0.5]).
+ * NOTE: NaN handling follows WGSL's max(), which the WGSL specification
+ * leaves to the implementation, so a NaN may or may not propagate.
+ */
+export function max(
+  x: Tensor,
+  axes?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  return extremum('max', x, axes, options);
+}
+
+/**
+ * Takes the minimum over `axes` (all axes when omitted), like `torch.amin`.
+ * See max().
+ */
+export function min(
+  x: Tensor,
+  axes?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  return extremum('min', x, axes, options);
+}
+
+function extremum(
+  kind: 'max' | 'min',
+  x: Tensor,
+  axes: number | readonly number[] | undefined,
+  options: ReduceOptions,
+): Tensor {
+  const list = resolveAxes(kind, x.shape, axes);
+  const keepDims = options.keepDims ?? false;
+  const out = reduceKernel(kind, kind, x, list, keepDims);
+  const keptShape = reducedShape(x.shape, list, true);
+  return record(kind, out, [x], [x, out], (g, [input, result]) => [
+    extremumGrad(kind, g, input, result.share(keptShape, false), list),
+  ]);
+}
+
+/** dx = g * [x == extremum] / (number of elements equal to the extremum). */
+function extremumGrad(
+  op: string,
+  g: Tensor,
+  x: Tensor,
+  result: Tensor,
+  axes: readonly number[],
+): Tensor {
+  const mask = binaryKernel(op, 'select(0.0, 1.0, x == y)', x, result);
+  result.dispose();
+  const ties = reduceKernel(op, 'sum', mask, axes, true);
+  const gKept = g.share(ties.shape, false);
+  const share = binaryKernel(op, 'x / y', gKept, ties);
+  gKept.dispose();
+  ties.dispose();
+  const dx = binaryKernel(op, 'x * y', mask, share);
+  mask.dispose();
+  share.dispose();
+  return dx;
+}
+
+/**
+ * Finds the index of the maximum along `axis`, as a float tensor of whole
+ * numbers (exact up to 2^24). On ties the first index wins, as in PyTorch.
+ * Not differentiable.
+ * NOTE: PyTorch treats NaN as the maximum, but here a comparison with NaN is
+ * false, so a NaN is picked only when it is the first element.
+ */
+export function argmax(
+  x: Tensor,
+  axis: number,
+  options: ReduceOptions = {},
+): Tensor {
+  return argReduce('argmax', x, axis, options);
+}
+
+/** Finds the index of the minimum along `axis`. See argmax(). */
+export function argmin(
+  x: Tensor,
+  axis: number,
+  options: ReduceOptions = {},
+): Tensor {
+  return argReduce('argmin', x, axis, options);
+}
+
+function argReduce(
+  op: 'argmax' | 'argmin',
+  x: Tensor,
+  axis: number,
+  options: ReduceOptions,
+): Tensor {
+  if (typeof axis !== 'number') {
+    throw new TypeError(
+      `${op}: axis must be one number, got ${String(axis)}. For the ` +
+        `${op} over several axes, reshape them into one first`,
+    );
+  }
+  const a = resolveAxis(op, x.shape, axis);
+  const axisSize = x.shape[a];
+  if (axisSize === 0) {
+    throw new RangeError(
+      `${op}: axis ${axis} of shape ${formatShape(x.shape)} is empty`,
+    );
+  }
+  if (axisSize > 2 ** 24) {
+    throw new RangeError(
+      `${op}: axis ${axis} of shape ${formatShape(x.shape)} is longer than ` +
+        '2^24, past which float32 indices are not exact',
+    );
+  }
+  const shape = reducedShape(x.shape, [a], options.keepDims ?? false);
+  const outer = x.shape.slice(0, a).reduce((n, d) => n * d, 1);
+  const inner = x.shape.slice(a + 1).reduce((n, d) => n * d, 1);
+  if (outer * inner === 0) return empty(shape, op);
+  return argReduceKernel(op, op, x, outer, axisSize, inner, shape);
 }
 
 const EXPAND_SPEC: KernelSpec = {
@@ -144,6 +229,7 @@ const EXPAND_SPEC: KernelSpec = {
   uniforms: [
     ['size', 'u32'],
     ['rank', 'u32'],
+    ['offset', 'u32'],
     ['scale', 'f32'],
     ['shape', 'vec4u*2'],
     ['x_strides', 'vec4u*2'],
@@ -154,26 +240,39 @@ const EXPAND_SPEC: KernelSpec = {
   ],
 };
 
+export interface StridedCopy {
+  /** Shape the kernel walks, at most 8 axes. */
+  shape: readonly number[];
+  /** Element strides of `x` per axis of `shape` (0 broadcasts). */
+  strides: readonly number[];
+  /** Element of `x` read at coordinate 0. Default 0. */
+  offset?: number;
+  /** Factor applied to every element. Default 1. */
+  factor?: number;
+  /** Shape of the result, of the same size as `shape`. Default `shape`. */
+  resultShape?: readonly number[];
+}
+
 /**
- * @internal Broadcasts `x` (read as `xShape`, which broadcasts to `shape`)
- * to `shape`, times `factor`; no autograd.
+ * @internal Copies `x` into a new contiguous tensor, reading element
+ * `offset + sum(coordinate * strides)` for each coordinate of `shape`,
+ * without autograd. Broadcasting, permute and slice use it.
  */
-export function expandKernel(
+export function stridedCopyKernel(
   op: string,
   x: Tensor,
-  xShape: readonly number[],
-  shape: readonly number[],
-  factor = 1,
+  copy: StridedCopy,
 ): Tensor {
-  const out = empty(shape, op);
+  const out = empty(copy.resultShape ?? copy.shape, op);
   launch(EXPAND_SPEC, {
     label: op,
     uniforms: {
       size: out.size,
-      rank: shape.length,
-      scale: factor,
-      shape,
-      x_strides: broadcastStrides(xShape, shape),
+      rank: copy.shape.length,
+      offset: copy.offset ?? 0,
+      scale: copy.factor ?? 1,
+      shape: copy.shape,
+      x_strides: copy.strides,
     },
     buffers: [
       { buffer: x.buffer(op), bytes: x.bytes },
@@ -184,13 +283,19 @@ export function expandKernel(
   return out;
 }
 
-function expandTo(
-  g: Tensor,
-  keptShape: readonly number[],
+/**
+ * @internal Broadcasts `x` (read as `xShape`, which broadcasts to `shape`)
+ * to `shape`, times `factor`, without autograd.
+ */
+export function expandKernel(
+  op: string,
+  x: Tensor,
+  xShape: readonly number[],
   shape: readonly number[],
   factor = 1,
 ): Tensor {
-  return expandKernel('expand', g, keptShape, shape, factor);
+  const strides = broadcastStrides(xShape, shape);
+  return stridedCopyKernel(op, x, { shape, strides, factor });
 }
 
 /**
@@ -209,4 +314,3 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   summed.dispose();
   return out;
 }
-
