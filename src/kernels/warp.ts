@@ -1,0 +1,243 @@
+// Launchers of the warp kernels: trilinear and nearest forward, and the
+// backward pass with its deterministic fixed-point scatter (max |g|, the
+// scatter, the conversion back to f32). Shapes are checked by the caller
+// (src/ops/warp.ts).
+
+import { commandEncoder, dispatchRecorded } from '../device.js';
+import { empty, type Tensor } from '../tensor.js';
+import {
+  kernelOptions,
+  launch,
+  workgroupsFor,
+  type KernelSpec,
+  type UniformType,
+} from './launch.js';
+import { placeholderBuffer } from './placeholder.js';
+import { WGSL_SOURCES } from './wgsl.generated.js';
+
+const VOLUME_UNIFORMS: readonly (readonly [string, UniformType])[] = [
+  ['voxels', 'u32'],
+  ['channels', 'u32'],
+  ['depth', 'u32'],
+  ['height', 'u32'],
+  ['width', 'u32'],
+  ['plane', 'u32'],
+];
+
+const FORWARD_BINDINGS = [
+  { name: 'image', access: 'read' },
+  { name: 'flow', access: 'read' },
+  { name: 'out', access: 'read_write' },
+] as const;
+
+function warpCell(): string {
+  const text = WGSL_SOURCES.warp_cell;
+  if (text === undefined) {
+    throw new Error(
+      'warp: no kernel source src/kernels/warp_cell.wgsl was embedded. ' +
+        'Run `npm run kernels`.',
+    );
+  }
+  return text;
+}
+
+let linearSpec: KernelSpec | null = null;
+const backwardSpecs = new Map<string, KernelSpec>();
+
+function linearForwardSpec(): KernelSpec {
+  linearSpec ??= {
+    name: 'warp_linear',
+    uniforms: VOLUME_UNIFORMS,
+    bindings: FORWARD_BINDINGS,
+    constants: { WARP_CELL: warpCell() },
+  };
+  return linearSpec;
+}
+
+const NEAREST_SPEC: KernelSpec = {
+  name: 'warp_nearest',
+  uniforms: VOLUME_UNIFORMS,
+  bindings: FORWARD_BINDINGS,
+};
+
+function backwardSpec(
+  imageGradient: boolean,
+  flowGradient: boolean,
+): KernelSpec {
+  const key = `${imageGradient}|${flowGradient}`;
+  let spec = backwardSpecs.get(key);
+  if (!spec) {
+    spec = {
+      name: 'warp_backward',
+      uniforms: VOLUME_UNIFORMS,
+      bindings: [
+        { name: 'upstream', access: 'read' },
+        { name: 'image', access: 'read' },
+        { name: 'flow', access: 'read' },
+        { name: 'max_bits', access: 'read', type: 'u32' },
+        { name: 'accumulator', access: 'read_write', type: 'atomic<u32>' },
+        { name: 'flow_grad', access: 'read_write' },
+      ],
+      constants: {
+        WARP_CELL: warpCell(),
+        IMAGE_GRADIENT: String(imageGradient),
+        FLOW_GRADIENT: String(flowGradient),
+      },
+    };
+    backwardSpecs.set(key, spec);
+  }
+  return spec;
+}
+
+const ABS_MAX_SPEC: KernelSpec = {
+  name: 'warp_abs_max',
+  uniforms: [
+    ['size', 'u32'],
+    ['stride', 'u32'],
+  ],
+  bindings: [
+    { name: 'values', access: 'read', type: 'u32' },
+    { name: 'result', access: 'read_write', type: 'atomic<u32>' },
+  ],
+};
+
+const FIXED_TO_FLOAT_SPEC: KernelSpec = {
+  name: 'warp_fixed_to_float',
+  uniforms: [['size', 'u32']],
+  bindings: [
+    { name: 'accumulator', access: 'read', type: 'u32' },
+    { name: 'max_bits', access: 'read', type: 'u32' },
+    { name: 'out', access: 'read_write' },
+  ],
+};
+
+// Elements each invocation of the max |g| pass reads at least, so that a
+// large tensor needs few workgroups and few global atomics.
+const ABS_MAX_ELEMENTS_PER_INVOCATION = 64;
+
+function volumeUniforms(image: Tensor): Record<string, number> {
+  const [n, c, d, h, w] = image.shape;
+  return {
+    voxels: n * d * h * w,
+    channels: c,
+    depth: d,
+    height: h,
+    width: w,
+    plane: d * h * w,
+  };
+}
+
+/** Warps `image` by `flow` with trilinear or nearest sampling; no autograd. */
+export function warpForward(
+  op: string,
+  mode: 'linear' | 'nearest',
+  image: Tensor,
+  flow: Tensor,
+): Tensor {
+  const spec = mode === 'linear' ? linearForwardSpec() : NEAREST_SPEC;
+  const out = empty(image.shape, op);
+  const uniforms = volumeUniforms(image);
+  launch(spec, {
+    label: `${op} ${mode}`,
+    uniforms,
+    buffers: [
+      { buffer: image.buffer(op), bytes: image.bytes },
+      { buffer: flow.buffer(op), bytes: flow.bytes },
+      { buffer: out.buffer(op), bytes: out.bytes },
+    ],
+    workgroups: workgroupsFor(spec, uniforms.voxels),
+  });
+  return out;
+}
+
+function clear(op: string, t: Tensor): void {
+  commandEncoder(op).clearBuffer(t.buffer(op), 0, Math.ceil(t.bytes / 4) * 4);
+  dispatchRecorded();
+}
+
+/** Computes max |g| into a one-element tensor, as its f32 bits read as u32. */
+function absMaxBits(op: string, g: Tensor): Tensor {
+  const result = empty([1], op);
+  clear(op, result);
+  const size = ABS_MAX_SPEC.workgroupSize ?? kernelOptions.workgroupSize;
+  const workgroups = Math.max(
+    1,
+    Math.ceil(g.size / (size * ABS_MAX_ELEMENTS_PER_INVOCATION)),
+  );
+  launch(ABS_MAX_SPEC, {
+    label: `${op} max |gradient|`,
+    uniforms: { size: g.size, stride: workgroups * size },
+    buffers: [
+      { buffer: g.buffer(op), bytes: g.bytes },
+      { buffer: result.buffer(op), bytes: result.bytes },
+    ],
+    workgroups,
+  });
+  return result;
+}
+
+export interface WarpGradients {
+  image: Tensor | null;
+  flow: Tensor | null;
+}
+
+/**
+ * Gradients of the trilinear warp to the image and to the flow from the
+ * upstream gradient `g`; each is computed only when requested.
+ */
+export function warpBackward(
+  op: string,
+  g: Tensor,
+  image: Tensor,
+  flow: Tensor,
+  wanted: { image: boolean; flow: boolean },
+): WarpGradients {
+  if (!wanted.image && !wanted.flow) return { image: null, flow: null };
+  const spec = backwardSpec(wanted.image, wanted.flow);
+  const uniforms = volumeUniforms(image);
+  const maxBits = wanted.image ? absMaxBits(op, g) : null;
+  // Two u32 words per image element; the tensor only provides the storage.
+  const accumulator = wanted.image ? empty([2 * image.size], op) : null;
+  if (accumulator) clear(op, accumulator);
+  const flowGrad = wanted.flow ? empty(flow.shape, op) : null;
+  // Unused bindings get stand-ins: a read binding may share g's buffer,
+  // while at most one read_write binding takes the placeholder.
+  const placeholder = placeholderBuffer();
+  launch(spec, {
+    label: `${op} backward`,
+    uniforms,
+    buffers: [
+      { buffer: g.buffer(op), bytes: g.bytes },
+      { buffer: image.buffer(op), bytes: image.bytes },
+      { buffer: flow.buffer(op), bytes: flow.bytes },
+      maxBits
+        ? { buffer: maxBits.buffer(op), bytes: maxBits.bytes }
+        : { buffer: g.buffer(op), bytes: 4 },
+      accumulator
+        ? { buffer: accumulator.buffer(op), bytes: accumulator.bytes }
+        : placeholder,
+      flowGrad
+        ? { buffer: flowGrad.buffer(op), bytes: flowGrad.bytes }
+        : placeholder,
+    ],
+    workgroups: workgroupsFor(spec, uniforms.voxels),
+  });
+
+  let imageGrad: Tensor | null = null;
+  if (accumulator && maxBits) {
+    imageGrad = empty(image.shape, op);
+    launch(FIXED_TO_FLOAT_SPEC, {
+      label: `${op} image gradient`,
+      uniforms: { size: image.size },
+      buffers: [
+        { buffer: accumulator.buffer(op), bytes: accumulator.bytes },
+        { buffer: maxBits.buffer(op), bytes: maxBits.bytes },
+        { buffer: imageGrad.buffer(op), bytes: imageGrad.bytes },
+      ],
+      workgroups: workgroupsFor(FIXED_TO_FLOAT_SPEC, image.size),
+    });
+    accumulator.dispose();
+    maxBits.dispose();
+  }
+  return { image: imageGrad, flow: flowGrad };
+}

@@ -1,0 +1,47 @@
+// Converts the 64-bit fixed-point sums of warp_backward.wgsl into f32:
+// out[i] = (high * 2^32 + low) * 2^-shift, with (low, high) the two's
+// complement words of element i and shift = 156 - e from the biased
+// exponent e of max|g| (see warp_backward.wgsl). Writes NaN everywhere when
+// max|g| is infinite or NaN.
+//
+// Bindings: 1 accumulator (read, u32) 2 words per element, (low, high);
+//   2 max_bits (read, u32, one element); 3 out (read_write, f32).
+// Uniforms: size = elements of out.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per element.
+// Grid: ceil(size / WORKGROUP_SIZE) workgroups, folded past 65,535.
+
+const NON_FINITE_BITS: u32 = 0x7f800000u;
+// Sign and exponent bits of a NaN plus the quiet bit.
+const QUIET_NAN_BITS: u32 = 0x7fc00000u;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = global_index(wid, nwg, lid);
+  if (i >= params.size) {
+    return;
+  }
+  let bits = max_bits[0];
+  if (bits >= NON_FINITE_BITS) {
+    // Built from the run-time bits: a constant NaN is a shader-creation error.
+    out[i] = bitcast<f32>(bits | QUIET_NAN_BITS);
+    return;
+  }
+  let shift = 156 - i32(bits >> 23u);
+  let low = accumulator[2u * i];
+  let high = accumulator[2u * i + 1u];
+  let negative = (high >> 31u) == 1u;
+  // Magnitude of the two's complement value: invert and add one.
+  var magnitude_low = low;
+  var magnitude_high = high;
+  if (negative) {
+    magnitude_low = ~low + 1u;
+    magnitude_high = ~high + select(0u, 1u, magnitude_low == 0u);
+  }
+  // Two roundings to f32 (relative 2^-24 each); the factor 2^32 is exact.
+  let magnitude = f32(magnitude_high) * 4294967296.0 + f32(magnitude_low);
+  let half = shift / 2;
+  let value = ldexp(ldexp(magnitude, -half), half - shift);
+  out[i] = select(value, -value, negative);
+}

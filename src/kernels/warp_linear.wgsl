@@ -1,0 +1,46 @@
+// Trilinear warp (spatial transformer), forward: for every output voxel p,
+// out[n, c, p] = sum over the 8 corners q of the cell of p + flow[n, :, p]
+// of weight(q) * image[n, c, q], with weight 0 for corners outside the
+// volume (grid_sample with align_corners=True and padding_mode='zeros').
+// See warp_cell.wgsl for the coordinate convention and corner order.
+//
+// Bindings: 1 image (read, f32) [N, C, D, H, W]; 2 flow (read, f32)
+//   [N, 3, D, H, W]; 3 out (read_write, f32) [N, C, D, H, W].
+// Uniforms: voxels = N * D * H * W; channels = C; depth, height, width =
+//   D, H, W; plane = D * H * W.
+// Constants: the placeholder WARP_CELL is the text of warp_cell.wgsl.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output voxel, which
+//   computes the cell and its weights once and then every channel.
+// Grid: ceil(voxels / WORKGROUP_SIZE) workgroups, folded past 65,535.
+//
+// A flow of exact integers gives weights of exactly 1 and 0, so the output
+// is the input shifted exactly (bitwise for finite values, except that a
+// -0.0 input element comes back as +0.0).
+
+{{WARP_CELL}}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = global_index(wid, nwg, lid);
+  if (i >= params.voxels) {
+    return;
+  }
+  let plane = params.plane;
+  let n = i / plane;
+  let s = i - n * plane;
+  let cell = cell_of(point_of(n, s));
+  var base = n * params.channels * plane;
+  for (var c = 0u; c < params.channels; c++) {
+    let lo = cell.index_lo + vec4<u32>(base);
+    let hi = cell.index_hi + vec4<u32>(base);
+    let values_lo = vec4<f32>(image[lo.x], image[lo.y], image[lo.z], image[lo.w]);
+    let values_hi = vec4<f32>(image[hi.x], image[hi.y], image[hi.z], image[hi.w]);
+    let value = dot(cell.weight_lo, values_lo) + dot(cell.weight_hi, values_hi);
+    // A zero weight times a negative value is -0.0: write zeros as +0.0, so
+    // that points outside the volume give exactly 0.
+    out[base + s] = select(value, 0.0, value == 0.0);
+    base += plane;
+  }
+}
