@@ -35,3 +35,48 @@ function resolveShape(x: Tensor, shape: readonly number[]): number[] {
   }
   return result;
 }
+
+/**
+ * Inserts a size-1 axis at `axis` of the result (negative counts from the
+ * end of the result, so -1 appends). A view, like reshape.
+ */
+export function unsqueeze(x: Tensor, axis: number): Tensor {
+  const rank = x.rank + 1;
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
+    throw new RangeError(
+      `unsqueeze: axis ${axis} is out of range for shape ` +
+        `${formatShape(x.shape)} (valid axes: ${-rank} to ${rank - 1})`,
+    );
+  }
+  const at = axis < 0 ? axis + rank : axis;
+  const shape = [...x.shape];
+  shape.splice(at, 0, 1);
+  return reshape(x, shape);
+}
+
+/**
+ * Removes size-1 axes: the given ones (an error when one is not of size 1)
+ * or every one when `axes` is omitted. A view, like reshape.
+ */
+export function squeeze(x: Tensor, axes?: number | readonly number[]): Tensor {
+  const drop = new Set<number>();
+  if (axes === undefined) {
+    x.shape.forEach((dim, i) => {
+      if (dim === 1) drop.add(i);
+    });
+  } else {
+    for (const axis of typeof axes === 'number' ? [axes] : axes) {
+      const at = axis < 0 ? axis + x.rank : axis;
+      const valid = Number.isInteger(axis) && at >= 0 && at < x.rank;
+      if (!valid || x.shape[at] !== 1) {
+        throw new RangeError(
+          `squeeze: axis ${axis} of shape ${formatShape(x.shape)} is not ` +
+            'an axis of size 1',
+        );
+      }
+      drop.add(at);
+    }
+  }
+  const shape = x.shape.filter((_, i) => !drop.has(i));
+  return reshape(x, shape);
+}
