@@ -1,0 +1,105 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gradCheck, tensor } from '../src/index.js';
+import { logSoftmax, softmax } from '../src/ops/softmax.js';
+import { softmaxRef } from '../src/reference/reduce.js';
+import { device, expectClose, hostAndDevice } from './helpers.js';
+
+beforeAll(device);
+
+const CASES: { shape: number[]; axis: number }[] = [
+  { shape: [3, 5, 7], axis: 0 },
+  { shape: [3, 5, 7], axis: 1 },
+  { shape: [3, 5, 7], axis: 2 },
+  { shape: [3, 5, 7], axis: -1 },
+  { shape: [2, 36, 3, 4, 5], axis: 1 },
+  { shape: [1, 1], axis: 1 },
+  { shape: [4, 300], axis: -1 },
+];
+
+describe('softmax forward', () => {
+  for (const log of [false, true]) {
+    const name = log ? 'logSoftmax' : 'softmax';
+    const op = log ? logSoftmax : softmax;
+
+    it(`${name} against the reference`, async () => {
+      let seed = 1;
+      for (const { shape, axis } of CASES) {
+        const [host, x] = hostAndDevice(shape, seed++);
+        const positive = axis < 0 ? axis + shape.length : axis;
+        const ref = softmaxRef(host, positive, log);
+        const out = op(x, axis);
+        expect(out.shape).toEqual(shape);
+        const what = `${name} of [${shape}] along ${axis}`;
+        expectClose(await out.toArray(), ref.data, 1e-5, 1e-6, what);
+        x.dispose();
+        out.dispose();
+      }
+    });
+
+    it(`${name} stable for large inputs`, async () => {
+      // exp(1000) overflows float32: only the shifted form stays finite.
+      const values = [1000, 1001, 999, -1000, 0, 1000];
+      const x = tensor(values, [2, 3]);
+      const host = { shape: [2, 3], data: Float64Array.from(values) };
+      const got = await op(x, 1).toArray();
+      expect(Array.from(got).every(Number.isFinite)).toBe(true);
+      expectClose(got, softmaxRef(host, 1, log).data, 1e-5, 1e-6, name);
+      x.dispose();
+    });
+  }
+
+  it('softmax over channels sums to one', async () => {
+    const shape = [1, 36, 5, 6, 7];
+    const [, x] = hostAndDevice(shape, 9);
+    const probabilities = await softmax(x, 1).toArray();
+    const voxels = 5 * 6 * 7;
+    const totals = new Float64Array(voxels);
+    for (let c = 0; c < 36; c++) {
+      for (let v = 0; v < voxels; v++) {
+        totals[v] += probabilities[c * voxels + v];
+      }
+    }
+    expectClose(totals, new Float64Array(voxels).fill(1), 1e-5, 1e-6, 'totals');
+    x.dispose();
+  });
+});
+
+describe('softmax backward', () => {
+  const GRAD_CASES: { shape: number[]; axis: number }[] = [
+    { shape: [3, 5, 7], axis: 1 },
+    { shape: [3, 5, 7], axis: -1 },
+    { shape: [2, 4, 3, 2, 2], axis: 1 },
+    { shape: [6], axis: 0 },
+  ];
+
+  for (const log of [false, true]) {
+    const name = log ? 'logSoftmax' : 'softmax';
+    const op = log ? logSoftmax : softmax;
+
+    it(`${name} gradient matches finite differences`, async () => {
+      for (const { shape, axis } of GRAD_CASES) {
+        const positive = axis < 0 ? axis + shape.length : axis;
+        const result = await gradCheck(
+          (x) => op(x, axis),
+          (x) => softmaxRef(x, positive, log),
+          [{ shape, seed: 40 }],
+        );
+        const what = `${name} [${shape}] axis ${axis}`;
+        expect(result.ok, `${what}\n${result.report}`).toBe(true);
+      }
+    });
+  }
+});
+
+describe('softmax errors', () => {
+  it('bad axis names the op and shape', () => {
+    const x = tensor(new Float32Array(6), [2, 3]);
+    expect(() => softmax(x, 2)).toThrow(
+      'softmax: axis 2 is out of range for shape [2,3] (valid axes: -2 to 1)',
+    );
+    expect(() => logSoftmax(x, -3)).toThrow(
+      'logSoftmax: axis -3 is out of range for shape [2,3]',
+    );
+    x.dispose();
+  });
+});
