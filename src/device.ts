@@ -294,6 +294,16 @@ export async function sync(): Promise<void> {
   const s = current();
   await s.device.queue.onSubmittedWorkDone();
   await throwRecordedErrors();
+  for (const check of syncChecks) await check();
+}
+
+// Checks that sync() runs, in order, once the GPU finished and no GPU error
+// was thrown: debug.ts reads its NaN and Inf flags here.
+const syncChecks: (() => Promise<void>)[] = [];
+
+/** Registers a check that every sync() (and so toArray()) awaits last. */
+export function addSyncCheck(check: () => Promise<void>): void {
+  syncChecks.push(check);
 }
 
 /** Throws errors collected by error scopes and the uncapturederror event. */
