@@ -2,10 +2,13 @@
 //
 // Bindings: 1 x (read, f32), 2 out (read_write, f32).
 // Uniforms: size = elements; alpha, beta = op parameters (for example the
-//   exponent of pow, the slope of leakyRelu, the bounds of clamp).
-// Constants: {{EXPR}} is the expression of v, alpha and beta.
+//   slope of leakyRelu, the bounds of clamp, the factor of scale).
+// Constants: EXPR is the expression of v, alpha and beta; MATH is
+//   elementwise-math.wgsl, the helpers EXPR may call.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / WORKGROUP_SIZE)
 //   workgroups, folded into 2D or 3D past 65,535.
+
+{{MATH}}
 
 fn op(v: f32, alpha: f32, beta: f32) -> f32 {
   return {{EXPR}};

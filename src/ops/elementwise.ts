@@ -1,172 +1,231 @@
-// Elementwise ops with NumPy broadcasting, and their backward rules.
+// Binary elementwise ops with NumPy broadcasting, comparisons and where(),
+// with their backward rules. Either operand of a binary op may be a plain
+// number, which acts as a one-element tensor of shape [].
+//
+// Unary math (unary.ts) and activations (activation.ts) are re-exported
+// here, so this module is the one entry point for elementwise ops.
 
 import { record } from '../autograd/node.js';
-import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
-import { empty, formatShape, type Tensor } from '../tensor.js';
-import { sumToShape } from './reduce.js';
+import { formatShape, type Tensor } from '../tensor.js';
 import {
-  broadcastShapes,
-  broadcastStrides,
-  checkRank,
-  sameShape,
-} from './shape.js';
+  binaryKernel,
+  unaryKernel,
+  whereKernel,
+  withTensors,
+  type Operand,
+} from './elementwise-kernels.js';
+import { sumToShape } from './reduce.js';
+import { sameShape } from './shape.js';
 
-function binarySpec(expr: string): KernelSpec {
-  return {
-    name: 'binary',
-    uniforms: [
-      ['size', 'u32'],
-      ['rank', 'u32'],
-      ['shape', 'vec4u*2'],
-      ['a_strides', 'vec4u*2'],
-      ['b_strides', 'vec4u*2'],
-    ],
-    bindings: [
-      { name: 'a', access: 'read' },
-      { name: 'b', access: 'read' },
-      { name: 'out', access: 'read_write' },
-    ],
-    constants: { EXPR: expr },
-  };
-}
+export {
+  binaryKernel,
+  unaryKernel,
+  whereKernel,
+  type Operand,
+} from './elementwise-kernels.js';
+export { neg, abs, exp, log, sqrt, scale, clamp } from './unary.js';
+export { relu, leakyRelu, gelu, sigmoid, tanh } from './activation.js';
 
-function unarySpec(expr: string): KernelSpec {
-  return {
-    name: 'unary',
-    uniforms: [
-      ['size', 'u32'],
-      ['alpha', 'f32'],
-      ['beta', 'f32'],
-    ],
-    bindings: [
-      { name: 'x', access: 'read' },
-      { name: 'out', access: 'read_write' },
-    ],
-    constants: { EXPR: expr },
-  };
-}
-
-const binarySpecs = new Map<string, KernelSpec>();
-const unarySpecs = new Map<string, KernelSpec>();
-
-/** @internal Runs the binary kernel with `expr` of x and y; no autograd. */
-export function binaryKernel(op: string, expr: string, a: Tensor, b: Tensor): Tensor {
-  checkRank(op, a);
-  checkRank(op, b);
-  const shape = broadcastShapes(op, a.shape, b.shape);
-  const bufferA = a.buffer(op);
-  const bufferB = b.buffer(op);
-  let spec = binarySpecs.get(expr);
-  if (!spec) {
-    spec = binarySpec(expr);
-    binarySpecs.set(expr, spec);
-  }
-  const out = empty(shape, op);
-  const plain = sameShape(a.shape, shape) && sameShape(b.shape, shape);
-  launch(spec, {
-    label: op,
-    uniforms: {
-      size: out.size,
-      rank: plain ? 0 : shape.length,
-      shape,
-      a_strides: broadcastStrides(a.shape, shape),
-      b_strides: broadcastStrides(b.shape, shape),
-    },
-    buffers: [
-      { buffer: bufferA, bytes: a.bytes },
-      { buffer: bufferB, bytes: b.bytes },
-      { buffer: out.buffer(op), bytes: out.bytes },
-    ],
-    workgroups: workgroupsFor(spec, out.size),
-  });
+// Sums a temporary gradient over its broadcast axes to `shape` and disposes
+// the temporary when a new tensor replaced it.
+function sumTemporaryToShape(t: Tensor, shape: readonly number[]): Tensor {
+  const out = sumToShape(t, shape);
+  if (out !== t) t.dispose();
   return out;
 }
 
-/** @internal Runs the unary kernel with `expr` of v, alpha, beta; no autograd. */
-export function unaryKernel(op: string, expr: string, x: Tensor, alpha = 0, beta = 0): Tensor {
-  const buffer = x.buffer(op);
-  let spec = unarySpecs.get(expr);
-  if (!spec) {
-    spec = unarySpec(expr);
-    unarySpecs.set(expr, spec);
-  }
-  const out = empty(x.shape, op);
-  launch(spec, {
-    label: op,
-    uniforms: { size: x.size, alpha, beta },
-    buffers: [
-      { buffer, bytes: x.bytes },
-      { buffer: out.buffer(op), bytes: out.bytes },
-    ],
-    workgroups: workgroupsFor(spec, x.size),
-  });
-  return out;
+// The gradient g * factor(x, y) of one broadcast input, of that input's shape.
+function productGrad(
+  op: string,
+  g: Tensor,
+  factorExpr: string,
+  x: Tensor,
+  y: Tensor,
+  shape: readonly number[],
+): Tensor {
+  const factor = binaryKernel(op, factorExpr, x, y);
+  const product = binaryKernel(op, 'x * y', g, factor);
+  factor.dispose();
+  return sumTemporaryToShape(product, shape);
 }
 
 /** a + b, broadcast. */
-export function add(a: Tensor, b: Tensor): Tensor {
-  const out = binaryKernel('add', 'x + y', a, b);
-  return record('add', out, [a, b], [], (g) => [
-    sumToShape(g, a.shape),
-    sumToShape(g, b.shape),
-  ]);
-}
-
-/** a - b, broadcast. */
-export function sub(a: Tensor, b: Tensor): Tensor {
-  const out = binaryKernel('sub', 'x - y', a, b);
-  return record('sub', out, [a, b], [], (g) => [
-    sumToShape(g, a.shape),
-    sumToShape(unaryKernel('neg', '-v', g), b.shape),
-  ]);
-}
-
-/** a * b, broadcast. */
-export function mul(a: Tensor, b: Tensor): Tensor {
-  const out = binaryKernel('mul', 'x * y', a, b);
-  return record('mul', out, [a, b], [a, b], (g, [sa, sb]) => [
-    a.requiresGrad ? sumToShape(binaryKernel('mul', 'x * y', g, sb), a.shape) : null,
-    b.requiresGrad ? sumToShape(binaryKernel('mul', 'x * y', g, sa), b.shape) : null,
-  ]);
-}
-
-/** a / b, broadcast. */
-export function div(a: Tensor, b: Tensor): Tensor {
-  const out = binaryKernel('div', 'x / y', a, b);
-  return record('div', out, [a, b], [a, b], (g, [sa, sb]) => {
-    const ga = a.requiresGrad
-      ? sumToShape(binaryKernel('div', 'x / y', g, sb), a.shape)
-      : null;
-    let gb: Tensor | null = null;
-    if (b.requiresGrad) {
-      // d(a/b)/db = -a / b^2
-      const ratio = binaryKernel('div', '-x / (y * y)', sa, sb);
-      gb = sumToShape(binaryKernel('mul', 'x * y', g, ratio), b.shape);
-    }
-    return [ga, gb];
+export function add(a: Operand, b: Operand): Tensor {
+  return withTensors('add', [a, b], (x, y) => {
+    const out = binaryKernel('add', 'x + y', x, y);
+    return record('add', out, [x, y], [], (g) => [
+      x.requiresGrad ? sumToShape(g, x.shape) : null,
+      y.requiresGrad ? sumToShape(g, y.shape) : null,
+    ]);
   });
 }
 
-/** -x. */
-export function neg(x: Tensor): Tensor {
-  const out = unaryKernel('neg', '-v', x);
-  return record('neg', out, [x], [], (g) => [unaryKernel('neg', '-v', g)]);
+/** a - b, broadcast. */
+export function sub(a: Operand, b: Operand): Tensor {
+  return withTensors('sub', [a, b], (x, y) => {
+    const out = binaryKernel('sub', 'x - y', x, y);
+    return record('sub', out, [x, y], [], (g) => [
+      x.requiresGrad ? sumToShape(g, x.shape) : null,
+      y.requiresGrad
+        ? sumTemporaryToShape(unaryKernel('sub backward', '-v', g), y.shape)
+        : null,
+    ]);
+  });
 }
 
-/** e^x. */
-export function exp(x: Tensor): Tensor {
-  const out = unaryKernel('exp', 'exp(v)', x);
-  return record('exp', out, [x], [out], (g, [y]) => [
-    binaryKernel('mul', 'x * y', g, y),
-  ]);
+/** a * b, broadcast. */
+export function mul(a: Operand, b: Operand): Tensor {
+  return withTensors('mul', [a, b], (x, y) => {
+    const out = binaryKernel('mul', 'x * y', x, y);
+    return record('mul', out, [x, y], [x, y], (g, [sx, sy]) => [
+      x.requiresGrad
+        ? sumTemporaryToShape(binaryKernel('mul backward', 'x * y', g, sy), x.shape)
+        : null,
+      y.requiresGrad
+        ? sumTemporaryToShape(binaryKernel('mul backward', 'x * y', g, sx), y.shape)
+        : null,
+    ]);
+  });
 }
 
-/** x * factor, for a plain number factor. */
-export function scale(x: Tensor, factor: number): Tensor {
-  const out = unaryKernel('scale', 'v * alpha', x, factor);
-  return record('scale', out, [x], [], (g) => [
-    unaryKernel('scale', 'v * alpha', g, factor),
-  ]);
+/** a / b, broadcast. Division by 0 gives inf or NaN as in IEEE 754. */
+export function div(a: Operand, b: Operand): Tensor {
+  return withTensors('div', [a, b], (x, y) => {
+    const out = binaryKernel('div', 'x / y', x, y);
+    return record('div', out, [x, y], [x, y], (g, [sx, sy]) => [
+      x.requiresGrad
+        ? sumTemporaryToShape(binaryKernel('div backward', 'x / y', g, sy), x.shape)
+        : null,
+      // d(a/b)/db = -a / b^2
+      y.requiresGrad
+        ? productGrad('div backward', g, '-x / (y * y)', sx, sy, y.shape)
+        : null,
+    ]);
+  });
+}
+
+/**
+ * base ** exponent, broadcast; either may be a number. Follows C's pow: a
+ * negative base takes integer exponents only (else NaN), x ** 0 = 1 and
+ * 1 ** y = 1. The gradient for the base is 0 where the exponent is 0, and
+ * for the exponent 0 where the base is 0 and the exponent >= 0, as in
+ * PyTorch.
+ */
+export function pow(base: Operand, exponent: Operand): Tensor {
+  return withTensors('pow', [base, exponent], (x, y) => {
+    const out = binaryKernel('pow', 'pow_f(x, y)', x, y);
+    return record('pow', out, [x, y], [x, y], (g, [sx, sy]) => [
+      x.requiresGrad
+        ? productGrad('pow backward', g, 'pow_base_grad(x, y)', sx, sy, x.shape)
+        : null,
+      y.requiresGrad
+        ? productGrad('pow backward', g, 'pow_exponent_grad(x, y)', sx, sy, y.shape)
+        : null,
+    ]);
+  });
+}
+
+// The share of the gradient that an input gets: 1 where `wins` holds, 0.5 on
+// a tie, else 0. PyTorch 1.13 splits ties evenly: for maximum(a, b) with
+// a = b = 1, a.grad and b.grad are both 0.5 (checked with torch 1.13.0).
+function gradientShare(wins: string): string {
+  return `select(select(0.0, 1.0, ${wins}), 0.5, x == y)`;
+}
+
+/** Elementwise maximum, broadcast; NaN if either is NaN. */
+export function maximum(a: Operand, b: Operand): Tensor {
+  return withTensors('maximum', [a, b], (x, y) => {
+    const out = binaryKernel('maximum', 'max_nan(x, y)', x, y);
+    return record('maximum', out, [x, y], [x, y], (g, [sx, sy]) => [
+      x.requiresGrad
+        ? productGrad('maximum backward', g, gradientShare('x > y'), sx, sy, x.shape)
+        : null,
+      y.requiresGrad
+        ? productGrad('maximum backward', g, gradientShare('y > x'), sx, sy, y.shape)
+        : null,
+    ]);
+  });
+}
+
+/** Elementwise minimum, broadcast; NaN if either is NaN. */
+export function minimum(a: Operand, b: Operand): Tensor {
+  return withTensors('minimum', [a, b], (x, y) => {
+    const out = binaryKernel('minimum', 'min_nan(x, y)', x, y);
+    return record('minimum', out, [x, y], [x, y], (g, [sx, sy]) => [
+      x.requiresGrad
+        ? productGrad('minimum backward', g, gradientShare('x < y'), sx, sy, x.shape)
+        : null,
+      y.requiresGrad
+        ? productGrad('minimum backward', g, gradientShare('y < x'), sx, sy, y.shape)
+        : null,
+    ]);
+  });
+}
+
+function compare(op: string, condition: string, a: Operand, b: Operand): Tensor {
+  return withTensors(op, [a, b], (x, y) =>
+    binaryKernel(op, `select(0.0, 1.0, ${condition})`, x, y),
+  );
+}
+
+/**
+ * 1 where a == b, else 0, broadcast; takes no gradient. NaN equals nothing.
+ * NOTE: returns a float32 tensor of 0 and 1 where PyTorch returns bool.
+ */
+export function eq(a: Operand, b: Operand): Tensor {
+  return compare('eq', 'x == y', a, b);
+}
+
+/** 1 where a != b, else 0 (also 1 where either is NaN); no gradient. */
+export function ne(a: Operand, b: Operand): Tensor {
+  return compare('ne', '!(x == y)', a, b);
+}
+
+/** 1 where a < b, else 0, broadcast; takes no gradient. */
+export function lt(a: Operand, b: Operand): Tensor {
+  return compare('lt', 'x < y', a, b);
+}
+
+/** 1 where a <= b, else 0, broadcast; takes no gradient. */
+export function le(a: Operand, b: Operand): Tensor {
+  return compare('le', 'x <= y', a, b);
+}
+
+/** 1 where a > b, else 0, broadcast; takes no gradient. */
+export function gt(a: Operand, b: Operand): Tensor {
+  return compare('gt', 'x > y', a, b);
+}
+
+/** 1 where a >= b, else 0, broadcast; takes no gradient. */
+export function ge(a: Operand, b: Operand): Tensor {
+  return compare('ge', 'x >= y', a, b);
+}
+
+/**
+ * a where cond is nonzero, else b, broadcasting all three. The gradient
+ * flows to a where cond is nonzero and to b elsewhere; cond takes none.
+ * NOTE: cond is a float tensor (nonzero or NaN is true) where PyTorch
+ * takes bool.
+ */
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  return withTensors('where', [cond, a, b], (c, x, y) => {
+    const out = whereKernel('where', c, x, y);
+    return record('where', out, [c, x, y], [c], (g, [sc]) => [
+      null,
+      x.requiresGrad
+        ? sumTemporaryToShape(
+            binaryKernel('where backward', 'select(0.0, x, is_nonzero(y))', g, sc),
+            x.shape,
+          )
+        : null,
+      y.requiresGrad
+        ? sumTemporaryToShape(
+            binaryKernel('where backward', 'select(x, 0.0, is_nonzero(y))', g, sc),
+            y.shape,
+          )
+        : null,
+    ]);
+  });
 }
 
 /** @internal Throws unless two shapes are equal. */
