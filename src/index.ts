@@ -15,7 +15,39 @@ export {
 export type { TensorOptions } from './tensor.js';
 export { memoryStats, trimPools } from './pool.js';
 export { zeros, ones, full, randn, rand } from './ops/creation.js';
-export { add, sub, mul, div, neg, exp, scale } from './ops/elementwise.js';
+export {
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
+  neg,
+  abs,
+  exp,
+  log,
+  sqrt,
+  scale,
+  clamp,
+  relu,
+  leakyRelu,
+  gelu,
+  sigmoid,
+  tanh,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  where,
+} from './ops/elementwise.js';
+export type { Operand } from './ops/elementwise.js';
+// Adds Tensor methods such as x.add(y) and x.sum(); imported for its side effects.
+import './ops/methods.js';
+export { setDebugChecks, debugChecks, checkOutput, NonFiniteError } from './debug.js';
+export type { DebugChecks } from './debug.js';
 export { sum, mean } from './ops/reduce.js';
 export { reshape } from './ops/view.js';
 export { noGrad, isGradEnabled } from './autograd/node.js';
