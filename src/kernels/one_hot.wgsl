@@ -1,0 +1,39 @@
+// One-hot encoding of integer label maps, with a device-side label check.
+//
+// Layout: labels is [N, voxels] f32 holding integer ids (a [N, 1, D, H, W]
+// or [N, D, H, W] label map); out is [N, K, voxels] f32 ([N, K, D, H, W]):
+//   out[n, k, v] = 1 if labels[n, v] == k else 0.
+// A label that is not an integer in [0, K) (NaN included) gets a row of
+// zeros, and status[0] = min(status[0], n * voxels + v) records the first
+// such voxel; one_hot_status then copies its value into status[1], and the
+// host reads both at the next sync() and throws. The host sets status[0] to
+// 0xffffffff before the dispatch.
+//
+// Bindings: 1 labels (read, f32), 2 out (read_write, f32),
+//   3 status (read_write, atomic<u32>, 2 elements).
+// Uniforms: size = N * K * voxels; voxels; classes = K.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output element.
+// Grid: ceil(size / WORKGROUP_SIZE) workgroups, folded past 65,535.
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = global_index(wid, nwg, lid);
+  if (o >= params.size) {
+    return;
+  }
+  let v = o % params.voxels;
+  let rest = o / params.voxels;
+  let k = rest % params.classes;
+  let n = rest / params.classes;
+  let label = labels[n * params.voxels + v];
+  // NaN and infinity are caught by their exponent bits, a test that a
+  // compiler assuming finite math cannot fold away.
+  let finite = (bitcast<u32>(label) & 0x7f800000u) != 0x7f800000u;
+  let valid = finite && label >= 0.0 && label < f32(params.classes) && floor(label) == label;
+  if (!valid && k == 0u) {
+    atomicMin(&status[0], n * params.voxels + v);
+  }
+  out[o] = select(0.0, 1.0, valid && label == f32(k));
+}
