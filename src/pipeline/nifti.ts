@@ -23,6 +23,8 @@ import {
 } from './nifti-types.js';
 import { spacingFromAffine, voxelCount, type Volume } from './volume.js';
 
+export { writeNifti } from './nifti-write.js';
+export type { WriteNiftiOptions } from './nifti-write.js';
 export { NiftiError } from './nifti-types.js';
 
 export interface ReadNiftiOptions {
