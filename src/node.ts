@@ -1,0 +1,5 @@
+// Node entry point of rrl-medsam: the public API plus helpers that need the
+// file system. Browser code imports src/index.ts instead.
+
+export * from './index.js';
+export { readNiftiFile, writeNiftiFile } from './pipeline/nifti-file.js';
