@@ -2,7 +2,13 @@
 // convolution, the transposed (gather) convolution and the weight gradient.
 
 import { empty, type Tensor } from '../tensor.js';
-import { launch, workgroupsFor, type KernelSpec, type UniformType } from './launch.js';
+import {
+  kernelOptions,
+  launch,
+  workgroupsFor,
+  type KernelSpec,
+  type UniformType,
+} from './launch.js';
 
 export type Triple = [number, number, number];
 
@@ -23,7 +29,8 @@ export interface ConvGeometry {
 export const CONV_BLOCK = 4;
 
 const GEOMETRY_UNIFORMS: readonly (readonly [string, UniformType])[] = [
-  ['total', 'u32'],
+  ['spatial', 'u32'],
+  ['groups_per_plane', 'u32'],
   ['batch', 'u32'],
   ['in_channels', 'u32'],
   ['in_depth', 'u32'],
@@ -75,23 +82,72 @@ function accumulatorCode(block: number): Record<string, string> {
   };
 }
 
-const DIRECT_SPEC: KernelSpec = {
-  name: 'conv3d',
-  uniforms: GEOMETRY_UNIFORMS,
-  bindings: CONV_BINDINGS,
-  constants: (() => {
-    const code = accumulatorCode(CONV_BLOCK);
-    return {
-      BLOCK: code.BLOCK,
-      ACC_DECL: code.ACC_DECL,
-      ACC_UPDATE_INTERIOR: code.ACC_UPDATE_INTERIOR,
-      ACC_UPDATE_BORDER: code.ACC_UPDATE_BORDER,
-      ACC_STORE: [...Array(CONV_BLOCK).keys()]
-        .map((j) => `store(first + ${j}u, ow0 + ${j}u, plane_size, co0, acc${j} + bias_value);`)
-        .join('\n  '),
-    };
-  })(),
-};
+/** Register blocking of the direct kernel: channel quads x columns. */
+export interface DirectVariant {
+  quads: number;
+  block: number;
+  /** Columns of one invocation adjacent (blocked) or a row apart (interleaved). */
+  interleaved: boolean;
+  workgroupSize?: number;
+}
+
+export const directVariant: DirectVariant = { quads: 2, block: 4, interleaved: true };
+
+function directConstants(variant: DirectVariant): Record<string, string> {
+  const quads = [...Array(variant.quads).keys()];
+  const columns = [...Array(variant.block).keys()];
+  const pairs = quads.flatMap((q) => columns.map((j) => [q, j] as const));
+  const fmas = pairs.map(([q, j]) => `acc${q}_${j} = fma(wv${q}, xv${j}, acc${q}_${j});`);
+  // One step of the loop over kw; `interior` steps skip the bounds tests.
+  const step = (kw: string, interior: boolean, indent: string) =>
+    [
+      `{`,
+      `  let weight_index = (tap_row + ${kw}) * params.out_quads + quad0;`,
+      ...quads.map((q) => `  let wv${q} = weight[weight_index + ${q}u];`),
+      `  let iw = iw_first + i32(${kw} * params.dilation_w);`,
+      ...columns.map((j) =>
+        interior
+          ? `  let xv${j} = vec4<f32>(x[row + u32(iw + ${j} * tap_step)]);`
+          : `  let xv${j} = vec4<f32>(load_x(row, iw + ${j} * tap_step));`,
+      ),
+      ...fmas.map((line) => `  ${line}`),
+      `}`,
+    ].join(`\n${indent}`);
+  // Unrolling the kw loop was measured slower on llvmpipe (more live
+  // registers), so kw stays a loop with the bounds test inside.
+  const taps = [
+    `for (var kw = 0u; kw < params.kernel_w; kw++) {`,
+    `          let iw_kw = iw_first + i32(kw * params.dilation_w);`,
+    `          if (iw_kw >= 0 && iw_kw + last_offset < i32(params.in_width)) {`,
+    `            ${step('kw', true, '            ')}`,
+    `          } else {`,
+    `            ${step('kw', false, '            ')}`,
+    `          }`,
+    `        }`,
+  ].join('\n');
+  return {
+    BLOCK: String(variant.block),
+    QUADS: String(variant.quads),
+    ACC_DECL: pairs.map(([q, j]) => `var acc${q}_${j} = vec4<f32>(0.0);`).join('\n  '),
+    TAPS_W: taps,
+    ACC_STORE: pairs
+      .map(
+        ([q, j]) =>
+          `store(first, ow0 + ${j}u * params.column_step, plane_size, (quad0 + ${q}u) * 4u, acc${q}_${j});`,
+      )
+      .join('\n  '),
+  };
+}
+
+function directSpec(variant: DirectVariant): KernelSpec {
+  return {
+    name: 'conv3d',
+    uniforms: [...GEOMETRY_UNIFORMS, ['column_step', 'u32']],
+    bindings: CONV_BINDINGS,
+    constants: directConstants(variant),
+    workgroupSize: variant.workgroupSize,
+  };
+}
 
 const TRANSPOSED_SPEC: KernelSpec = {
   name: 'conv3d_transpose',
@@ -164,6 +220,11 @@ const WEIGHT_GRAD_SPEC: KernelSpec = {
   ],
 };
 
+/** Output channel quads, rounded up to a multiple of `quadsPerInvocation`. */
+export function roundedQuads(channels: number, quadsPerInvocation: number): number {
+  return Math.ceil(Math.ceil(channels / 4) / quadsPerInvocation) * quadsPerInvocation;
+}
+
 /**
  * Packs `weight` for the direct or transposed kernel. `readChannels` is the
  * channel count and element stride of the axis the kernel reads (input
@@ -175,8 +236,9 @@ export function packWeight(
   taps: number,
   read: { count: number; stride: number },
   write: { count: number; stride: number },
+  quadsPerInvocation = 1,
 ): Tensor {
-  const quads = Math.ceil(write.count / 4);
+  const quads = roundedQuads(write.count, quadsPerInvocation);
   const total = read.count * taps * quads;
   const packed = empty([total * 4], op);
   launch(PACK_SPEC, {
@@ -203,11 +265,16 @@ function geometryUniforms(
   geometry: ConvGeometry,
   blocksW: number,
   hasBias: boolean,
+  workgroupSize: number,
+  quadsPerInvocation: number,
 ): Record<string, number> {
   const { inSize, outSize, kernelSize, stride, padding, dilation } = geometry;
-  const quads = Math.ceil(geometry.outChannels / 4);
+  // Rounded up so that quad groups tile it; packWeight pads with zeros.
+  const quads = roundedQuads(geometry.outChannels, quadsPerInvocation);
+  const spatial = outSize[0] * outSize[1] * blocksW;
   return {
-    total: geometry.batch * quads * outSize[0] * outSize[1] * blocksW,
+    spatial,
+    groups_per_plane: Math.ceil(spatial / workgroupSize),
     batch: geometry.batch,
     in_channels: geometry.inChannels,
     in_depth: inSize[0],
@@ -243,10 +310,17 @@ function runConv(
   x: Tensor,
   packed: Tensor,
   bias: Tensor | null,
+  quadsPerInvocation = 1,
+  extraUniforms: Record<string, number> = {},
 ): Tensor {
   const [od, oh, ow] = geometry.outSize;
   const out = empty([geometry.batch, geometry.outChannels, od, oh, ow], op);
-  const uniforms = geometryUniforms(geometry, blocksW, bias !== null);
+  const workgroupSize = spec.workgroupSize ?? kernelOptions.workgroupSize;
+  const uniforms = {
+    ...geometryUniforms(geometry, blocksW, bias !== null, workgroupSize, quadsPerInvocation),
+    ...extraUniforms,
+  };
+  const quadGroups = uniforms.out_quads / quadsPerInvocation;
   // A binding may not be empty: without a bias the packed weight stands in.
   const biasBuffer = bias ?? packed;
   launch(spec, {
@@ -258,7 +332,7 @@ function runConv(
       { buffer: biasBuffer.buffer(op), bytes: biasBuffer.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
-    workgroups: workgroupsFor(spec, uniforms.total),
+    workgroups: geometry.batch * quadGroups * uniforms.groups_per_plane,
   });
   return out;
 }
@@ -270,9 +344,13 @@ export function convDirect(
   x: Tensor,
   packed: Tensor,
   bias: Tensor | null,
+  variant: DirectVariant = directVariant,
 ): Tensor {
-  const blocksW = Math.ceil(geometry.outSize[2] / CONV_BLOCK);
-  return runConv(DIRECT_SPEC, op, geometry, blocksW, x, packed, bias);
+  const blocksW = Math.ceil(geometry.outSize[2] / variant.block);
+  const columnStep = variant.interleaved ? blocksW : 1;
+  return runConv(directSpec(variant), op, geometry, blocksW, x, packed, bias, variant.quads, {
+    column_step: columnStep,
+  });
 }
 
 /**

@@ -11,7 +11,8 @@
 //
 // Bindings: 1 x (read, f32), 2 weight (read, vec4<f32>, packed as above),
 //   3 bias (read, f32; ignored unless has_bias), 4 out (read_write, f32).
-// Uniforms: total = N * out_quads * OD * OH * out_blocks_w invocations;
+// Uniforms: spatial = OD * OH * out_blocks_w invocations per output plane
+//   group; groups_per_plane = ceil(spatial / WORKGROUP_SIZE);
 //   sizes, strides, padding and dilation per axis; out_quads = ceil(Cout/4);
 //   out_blocks_w = ceil(OW / BLOCK).
 // Constants: BLOCK output columns per invocation; ACC_DECL,
@@ -20,10 +21,11 @@
 //   beat a local array indexed in a loop on llvmpipe).
 // Each invocation computes 4 output channels x BLOCK consecutive columns in
 // vec4 registers, reading the storage buffers directly (no workgroup memory).
-// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(total / WORKGROUP_SIZE)
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: N * out_quads * groups_per_plane
 //   workgroups, folded into 2D or 3D past 65,535.
 
 const BLOCK: u32 = {{BLOCK}}u;
+const QUADS: u32 = {{QUADS}}u;
 
 fn load_x(row: u32, column: i32) -> f32 {
   if (column < 0 || column >= i32(params.in_width)) {
@@ -36,23 +38,33 @@ fn load_x(row: u32, column: i32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let index = global_index(wid, nwg, lid);
-  if (index >= params.total) {
+  // The output channel quads and the batch index come from the workgroup id,
+  // so they are uniform across the workgroup: the compiler then loads each
+  // weight once for all invocations instead of gathering it per invocation.
+  let group = workgroup_linear(wid, nwg);
+  let plane_group = group % params.groups_per_plane;
+  let nq = group / params.groups_per_plane;
+  let quad_groups = params.out_quads / QUADS;
+  if (nq >= params.batch * quad_groups) {
+    return;
+  }
+  let quad0 = (nq % quad_groups) * QUADS;
+  let n = nq / quad_groups;
+  let index = plane_group * WORKGROUP_SIZE + lid;
+  if (index >= params.spatial) {
     return;
   }
   let block_w = index % params.out_blocks_w;
   var rest = index / params.out_blocks_w;
   let oh = rest % params.out_height;
-  rest = rest / params.out_height;
-  let od = rest % params.out_depth;
-  rest = rest / params.out_depth;
-  let quad = rest % params.out_quads;
-  let n = rest / params.out_quads;
+  let od = rest / params.out_height;
 
-  let ow0 = block_w * BLOCK;
+  // Column j of this invocation is ow0 + j * column_step.
+  let ow0 = select(block_w * BLOCK, block_w, params.column_step != 1u);
   let sw = i32(params.stride_w);
+  let tap_step = i32(params.column_step) * sw;
   let iw_first = i32(ow0 * params.stride_w) - i32(params.pad_w);
-  let last_offset = i32(BLOCK - 1u) * sw;
+  let last_offset = i32(BLOCK - 1u) * tap_step;
   {{ACC_DECL}}
   for (var ci = 0u; ci < params.in_channels; ci++) {
     let plane = (n * params.in_channels + ci) * params.in_depth;
@@ -68,31 +80,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let row = ((plane + u32(id)) * params.in_height + u32(ih)) * params.in_width;
         let tap_row = ((ci * params.kernel_d + kd) * params.kernel_h + kh) * params.kernel_w;
-        for (var kw = 0u; kw < params.kernel_w; kw++) {
-          let wv = weight[(tap_row + kw) * params.out_quads + quad];
-          let iw = iw_first + i32(kw * params.dilation_w);
-          if (iw >= 0 && iw + last_offset < i32(params.in_width)) {
-            let base = row + u32(iw);
-            {{ACC_UPDATE_INTERIOR}}
-          } else {
-            {{ACC_UPDATE_BORDER}}
-          }
-        }
-      }
-    }
-  }
-  let co0 = quad * 4u;
-  var bias_value = vec4<f32>(0.0);
-  if (params.has_bias != 0u) {
-    for (var c = 0u; c < 4u; c++) {
-      if (co0 + c < params.out_channels) {
-        bias_value[c] = bias[co0 + c];
+        {{TAPS_W}}
       }
     }
   }
   let plane_size = params.out_depth * params.out_height * params.out_width;
-  let out_row = ((n * params.out_channels + co0) * params.out_depth + od) * params.out_height + oh;
-  let first = out_row * params.out_width + ow0;
+  let out_row = (n * params.out_channels * params.out_depth + od) * params.out_height + oh;
+  let first = out_row * params.out_width;
   {{ACC_STORE}}
 }
 
@@ -101,8 +95,13 @@ fn store(first: u32, column: u32, plane_size: u32, co0: u32, value: vec4<f32>) {
     return;
   }
   for (var c = 0u; c < 4u; c++) {
-    if (co0 + c < params.out_channels) {
-      out[first + c * plane_size] = value[c];
+    let co = co0 + c;
+    if (co < params.out_channels) {
+      var bias_value = 0.0;
+      if (params.has_bias != 0u) {
+        bias_value = bias[co];
+      }
+      out[first + co * plane_size + column] = value[c] + bias_value;
     }
   }
 }

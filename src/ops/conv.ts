@@ -9,6 +9,7 @@ import {
   convDirect,
   convTransposed,
   convWeightGradPartials,
+  directVariant,
   packWeight,
   type ConvGeometry,
   type Triple,
@@ -127,7 +128,7 @@ export function conv3d(
   };
 
   // Forward: pack the weight by input channel, then the direct kernel.
-  const packed = packWeight(op, weight, taps, { count: cin, stride: taps }, { count: cout, stride: cin * taps });
+  const packed = packWeight(op, weight, taps, { count: cin, stride: taps }, { count: cout, stride: cin * taps }, directVariant.quads);
   const out = convDirect(op, geometry, x, packed, bias);
   packed.dispose();
 
@@ -229,7 +230,7 @@ export function convTranspose3d(
     let gx: Tensor | null = null;
     if (x.requiresGrad) {
       // The input gradient is the direct convolution of g with the weight.
-      const packedDirect = packWeight(op, savedWeight, taps, { count: cout, stride: taps }, { count: cin, stride: cout * taps });
+      const packedDirect = packWeight(op, savedWeight, taps, { count: cout, stride: taps }, { count: cin, stride: cout * taps }, directVariant.quads);
       gx = convDirect(`${op} input gradient`, forwardGeometry, g, packedDirect, null);
       packedDirect.dispose();
     }
