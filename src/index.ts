@@ -48,8 +48,20 @@ export type { Operand } from './ops/elementwise.js';
 import './ops/methods.js';
 export { setDebugChecks, debugChecks, checkOutput, NonFiniteError } from './debug.js';
 export type { DebugChecks } from './debug.js';
-export { sum, mean } from './ops/reduce.js';
-export { reshape } from './ops/view.js';
+export { sum, mean, max, min, argmax, argmin } from './ops/reduce.js';
+export type { ReduceOptions } from './ops/reduce.js';
+export { reshape, squeeze, unsqueeze } from './ops/view.js';
+export {
+  permute,
+  transpose,
+  slice,
+  narrow,
+  pad,
+  broadcastTo,
+  concat,
+} from './ops/layout.js';
+export { indexSelect } from './ops/index-select.js';
+export { softmax, logSoftmax } from './ops/softmax.js';
 export { noGrad, isGradEnabled } from './autograd/node.js';
 export { backward } from './autograd/backward.js';
 export { gradCheck } from './autograd/gradcheck.js';

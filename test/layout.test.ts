@@ -1,16 +1,19 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gradCheck, tensor, type Tensor } from '../src/index.js';
 import {
   broadcastTo,
   concat,
+  gradCheck,
+  indexSelect,
   narrow,
   pad,
   permute,
   slice,
+  squeeze,
+  tensor,
   transpose,
-} from '../src/ops/layout.js';
-import { indexSelect } from '../src/ops/index-select.js';
-import { squeeze, unsqueeze } from '../src/ops/view.js';
+  unsqueeze,
+  type Tensor,
+} from '../src/index.js';
 import {
   broadcastToRef,
   concatRef,
@@ -263,6 +266,33 @@ describe('concat, indexSelect and broadcastTo', () => {
     expect(() => unsqueeze(x, 4)).toThrow(
       'unsqueeze: axis 4 is out of range for shape [1,3,1]',
     );
+    x.dispose();
+  });
+});
+
+describe('layout methods', () => {
+  it('tensor methods call the ops', async () => {
+    const x = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    expect(Array.from(await x.transpose(0, 1).toArray())).toEqual([
+      1, 4, 2, 5, 3, 6,
+    ]);
+    expect(Array.from(await x.permute([1, 0]).toArray())).toEqual([
+      1, 4, 2, 5, 3, 6,
+    ]);
+    expect(Array.from(await x.slice([1], [2]).toArray())).toEqual([4, 5, 6]);
+    expect(Array.from(await x.narrow(1, 2, 1).toArray())).toEqual([3, 6]);
+    const padded = x.pad([
+      [0, 0],
+      [1, 0],
+    ]);
+    expect(Array.from(await padded.toArray())).toEqual([
+      0, 1, 2, 3, 0, 4, 5, 6,
+    ]);
+    expect(x.broadcastTo([4, 2, 3]).shape).toEqual([4, 2, 3]);
+    expect(Array.from(await x.indexSelect(1, [2, 0]).toArray())).toEqual([
+      3, 1, 6, 4,
+    ]);
+    expect(x.unsqueeze(0).squeeze().shape).toEqual([2, 3]);
     x.dispose();
   });
 });

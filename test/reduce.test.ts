@@ -1,6 +1,16 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backward, gradCheck, tensor, type Tensor } from '../src/index.js';
-import { argmax, argmin, max, mean, min, sum } from '../src/ops/reduce.js';
+import {
+  argmax,
+  argmin,
+  backward,
+  gradCheck,
+  max,
+  mean,
+  min,
+  sum,
+  tensor,
+  type Tensor,
+} from '../src/index.js';
 import { reduceOptions } from '../src/kernels/reduce.js';
 import {
   argReduceRef,
@@ -254,6 +264,19 @@ describe('argmax and argmin', () => {
     const x = tensor([1, 2], [2]);
     expect(() => argmax(x, [0] as unknown as number)).toThrow(
       'argmax: axis must be one number, got 0. For the argmax over several',
+    );
+    x.dispose();
+  });
+});
+
+describe('reduction methods', () => {
+  it('tensor methods call the ops', async () => {
+    const x = tensor([1, 5, 3, 4, 2, 6], [2, 3]);
+    expect(Array.from(await x.max(1).toArray())).toEqual([5, 6]);
+    expect(Array.from(await x.min(0).toArray())).toEqual([1, 2, 3]);
+    expect(Array.from(await x.argmax(1).toArray())).toEqual([1, 2]);
+    expect(Array.from(await x.argmin(0, { keepDims: true }).toArray())).toEqual(
+      [0, 1, 0],
     );
     x.dispose();
   });

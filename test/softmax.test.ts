@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gradCheck, tensor } from '../src/index.js';
-import { logSoftmax, softmax } from '../src/ops/softmax.js';
+import { gradCheck, logSoftmax, softmax, tensor } from '../src/index.js';
 import { softmaxRef } from '../src/reference/reduce.js';
 import { device, expectClose, hostAndDevice } from './helpers.js';
 
@@ -89,6 +88,19 @@ describe('softmax backward', () => {
       }
     });
   }
+});
+
+describe('softmax methods', () => {
+  it('tensor methods call the ops', async () => {
+    const values = [0, 1, 2, 3, 1, -1];
+    const host = { shape: [2, 3], data: Float64Array.from(values) };
+    const x = tensor(values, [2, 3]);
+    const probabilities = await x.softmax(-1).toArray();
+    expectClose(probabilities, softmaxRef(host, 1).data, 1e-5, 1e-6, 'method');
+    const logs = await x.logSoftmax(0).toArray();
+    expectClose(logs, softmaxRef(host, 0, true).data, 1e-5, 1e-6, 'method');
+    x.dispose();
+  });
 });
 
 describe('softmax errors', () => {

@@ -2,6 +2,7 @@
 // torch.index_select.
 
 import { record } from '../autograd/node.js';
+import { checkOutput } from '../debug.js';
 import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
 import { empty, formatShape, tensor, Tensor } from '../tensor.js';
 import { resolveAxis } from './axes.js';
@@ -115,6 +116,7 @@ export function indexSelect(
     buffers: bindingsOf([x, index, out]),
     workgroups: workgroupsFor(SELECT_SPEC, out.size),
   });
+  checkOutput('indexSelect', out, [x, index]);
   const recorded = record('indexSelect', out, [x], [index], (g, [saved]) => {
     const dx = empty(x.shape, 'indexSelect');
     launch(GRAD_SPEC, {

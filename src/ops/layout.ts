@@ -2,6 +2,7 @@
 // broadcastTo and concat. Each returns a new contiguous tensor.
 
 import { record } from '../autograd/node.js';
+import { checkOutput } from '../debug.js';
 import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
 import { empty, formatShape, type Tensor } from '../tensor.js';
 import { resolveAxis } from './axes.js';
@@ -70,6 +71,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   checkRank('permute', x);
   const resolved = checkPermutation(x, dims);
   const out = permuteKernel('permute', x, resolved);
+  checkOutput('permute', out, [x]);
   const inverse = new Array<number>(resolved.length);
   resolved.forEach((d, i) => (inverse[d] = i));
   return record('permute', out, [x], [], (g) => [
@@ -149,6 +151,7 @@ export function slice(
     offset,
     resultShape: shape,
   });
+  checkOutput('slice', out, [x]);
   const pads = x.shape.map((dim, i): [number, number] => [
     bounds.starts[i],
     dim - bounds.ends[i],
@@ -263,6 +266,7 @@ export function pad(
   checkRank('pad', x);
   const checked = checkPads(x, pads);
   const out = padKernel('pad', x, checked, value);
+  checkOutput('pad', out, [x]);
   const inverse = checked.map(([before, after]): [number, number] => [
     -before,
     -after,
@@ -291,6 +295,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
     );
   }
   const out = expandKernel('broadcastTo', x, x.shape, target);
+  checkOutput('broadcastTo', out, [x]);
   return record('broadcastTo', out, [x], [], (g) => [sumToShape(g, x.shape)]);
 }
 
@@ -383,6 +388,7 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
     if (t.size > 0) concatCopy('concat', 'scatter', part, whole, offset);
     offset += part.row;
   }
+  checkOutput('concat', out, tensors);
   return record('concat', out, tensors, [], (g) =>
     tensors.map((t, k) => {
       if (!t.requiresGrad) return null;

@@ -33,8 +33,26 @@ import {
   where,
   type Operand,
 } from './elementwise.js';
-import { mean, sum, type ReduceOptions } from './reduce.js';
-import { reshape } from './view.js';
+import { indexSelect } from './index-select.js';
+import {
+  broadcastTo,
+  narrow,
+  pad,
+  permute,
+  slice,
+  transpose,
+} from './layout.js';
+import {
+  argmax,
+  argmin,
+  max,
+  mean,
+  min,
+  sum,
+  type ReduceOptions,
+} from './reduce.js';
+import { logSoftmax, softmax } from './softmax.js';
+import { reshape, squeeze, unsqueeze } from './view.js';
 
 type Axes = number | readonly number[];
 
@@ -98,6 +116,36 @@ declare module '../tensor.js' {
     mean(axes?: Axes, options?: ReduceOptions): Tensor;
     /** reshape(this, shape). */
     reshape(shape: readonly number[]): Tensor;
+    /** max(this, axes, options), like torch.amax. */
+    max(axes?: Axes, options?: ReduceOptions): Tensor;
+    /** min(this, axes, options), like torch.amin. */
+    min(axes?: Axes, options?: ReduceOptions): Tensor;
+    /** argmax(this, axis, options). */
+    argmax(axis: number, options?: ReduceOptions): Tensor;
+    /** argmin(this, axis, options). */
+    argmin(axis: number, options?: ReduceOptions): Tensor;
+    /** softmax(this, axis). */
+    softmax(axis: number): Tensor;
+    /** logSoftmax(this, axis). */
+    logSoftmax(axis: number): Tensor;
+    /** permute(this, dims). */
+    permute(dims: readonly number[]): Tensor;
+    /** transpose(this, a, b). */
+    transpose(a: number, b: number): Tensor;
+    /** slice(this, starts, ends). */
+    slice(starts: readonly number[], ends: readonly number[]): Tensor;
+    /** narrow(this, axis, start, length). */
+    narrow(axis: number, start: number, length: number): Tensor;
+    /** pad(this, pads, value). */
+    pad(pads: readonly (readonly number[])[], value?: number): Tensor;
+    /** broadcastTo(this, shape). */
+    broadcastTo(shape: readonly number[]): Tensor;
+    /** indexSelect(this, axis, indices). */
+    indexSelect(axis: number, indices: Tensor | ArrayLike<number>): Tensor;
+    /** squeeze(this, axes). */
+    squeeze(axes?: Axes): Tensor;
+    /** unsqueeze(this, axis). */
+    unsqueeze(axis: number): Tensor;
   }
 }
 
@@ -188,6 +236,51 @@ const methods: ThisType<Tensor> & Partial<Tensor> = {
   },
   reshape(shape: readonly number[]) {
     return reshape(this, shape);
+  },
+  max(axes?: Axes, options?: ReduceOptions) {
+    return max(this, axes, options);
+  },
+  min(axes?: Axes, options?: ReduceOptions) {
+    return min(this, axes, options);
+  },
+  argmax(axis: number, options?: ReduceOptions) {
+    return argmax(this, axis, options);
+  },
+  argmin(axis: number, options?: ReduceOptions) {
+    return argmin(this, axis, options);
+  },
+  softmax(axis: number) {
+    return softmax(this, axis);
+  },
+  logSoftmax(axis: number) {
+    return logSoftmax(this, axis);
+  },
+  permute(dims: readonly number[]) {
+    return permute(this, dims);
+  },
+  transpose(a: number, b: number) {
+    return transpose(this, a, b);
+  },
+  slice(starts: readonly number[], ends: readonly number[]) {
+    return slice(this, starts, ends);
+  },
+  narrow(axis: number, start: number, length: number) {
+    return narrow(this, axis, start, length);
+  },
+  pad(pads: readonly (readonly number[])[], value?: number) {
+    return pad(this, pads, value);
+  },
+  broadcastTo(shape: readonly number[]) {
+    return broadcastTo(this, shape);
+  },
+  indexSelect(axis: number, indices: Tensor | ArrayLike<number>) {
+    return indexSelect(this, axis, indices);
+  },
+  squeeze(axes?: Axes) {
+    return squeeze(this, axes);
+  },
+  unsqueeze(axis: number) {
+    return unsqueeze(this, axis);
   },
 };
 

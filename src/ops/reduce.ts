@@ -2,6 +2,7 @@
 // broadcast helpers that backward rules use (expandKernel, sumToShape).
 
 import { record } from '../autograd/node.js';
+import { checkOutput } from '../debug.js';
 import { argReduceKernel } from '../kernels/argreduce.js';
 import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
 import { runReduction, type ReduceKind } from '../kernels/reduce.js';
@@ -76,6 +77,7 @@ export function sum(
   const list = resolveAxes('sum', x.shape, axes);
   const keepDims = options.keepDims ?? false;
   const out = reduceKernel('sum', 'sum', x, list, keepDims);
+  checkOutput('sum', out, [x]);
   return record('sum', out, [x], [], (g) => [
     expandKernel('sum', g, reducedShape(x.shape, list, true), x.shape),
   ]);
@@ -94,6 +96,7 @@ export function mean(
   const keepDims = options.keepDims ?? false;
   const count = list.reduce((n, i) => n * x.shape[i], 1);
   const out = reduceKernel('mean', 'sum', x, list, keepDims, 1 / count);
+  checkOutput('mean', out, [x]);
   return record('mean', out, [x], [], (g) => [
     expandKernel(
       'mean',
@@ -141,6 +144,7 @@ function extremum(
   const list = resolveAxes(kind, x.shape, axes);
   const keepDims = options.keepDims ?? false;
   const out = reduceKernel(kind, kind, x, list, keepDims);
+  checkOutput(kind, out, [x]);
   const keptShape = reducedShape(x.shape, list, true);
   return record(kind, out, [x], [x, out], (g, [input, result]) => [
     extremumGrad(kind, g, input, result.share(keptShape, false), list),
@@ -221,7 +225,9 @@ function argReduce(
   const outer = x.shape.slice(0, a).reduce((n, d) => n * d, 1);
   const inner = x.shape.slice(a + 1).reduce((n, d) => n * d, 1);
   if (outer * inner === 0) return empty(shape, op);
-  return argReduceKernel(op, op, x, outer, axisSize, inner, shape);
+  const out = argReduceKernel(op, op, x, outer, axisSize, inner, shape);
+  checkOutput(op, out, [x]);
+  return out;
 }
 
 const EXPAND_SPEC: KernelSpec = {

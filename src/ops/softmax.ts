@@ -1,6 +1,7 @@
 // Softmax and log-softmax along one axis, fused into one kernel each way.
 
 import { record } from '../autograd/node.js';
+import { checkOutput } from '../debug.js';
 import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
 import { empty, type Tensor } from '../tensor.js';
 import { resolveAxis } from './axes.js';
@@ -78,6 +79,7 @@ function runSoftmax(
 export function softmax(x: Tensor, axis: number): Tensor {
   const a = resolveAxis('softmax', x.shape, axis);
   const out = runSoftmax('softmax', SPECS.softmax, [x], x.shape, a);
+  checkOutput('softmax', out, [x]);
   return record('softmax', out, [x], [out], (g, [y]) => [
     runSoftmax('softmax', SPECS.softmaxGrad, [y, g], x.shape, a),
   ]);
@@ -87,6 +89,7 @@ export function softmax(x: Tensor, axis: number): Tensor {
 export function logSoftmax(x: Tensor, axis: number): Tensor {
   const a = resolveAxis('logSoftmax', x.shape, axis);
   const out = runSoftmax('logSoftmax', SPECS.logSoftmax, [x], x.shape, a);
+  checkOutput('logSoftmax', out, [x]);
   return record('logSoftmax', out, [x], [out], (g, [y]) => [
     runSoftmax('logSoftmax', SPECS.logSoftmaxGrad, [y, g], x.shape, a),
   ]);
