@@ -79,3 +79,23 @@ export { createVolume, voxelCount, spacingFromAffine, axisCodes } from './pipeli
 export type { Volume, NiftiDatatype } from './pipeline/volume.js';
 export { flowToDisplacementField, displacementFieldToFlow } from './pipeline/displacement.js';
 export type { FlowVox, GridLike } from './pipeline/displacement.js';
+export { CheckpointError } from './io/checkpoint-error.js';
+export { toFloat32 } from './io/host-tensor.js';
+export type { HostDtype, HostTensor, HostTensorData } from './io/host-tensor.js';
+export {
+  readSafetensors,
+  readSafetensorsWithMetadata,
+  writeSafetensors,
+  SAFETENSORS_MAX_HEADER_BYTES,
+} from './io/safetensors.js';
+export type { SafetensorsFile, SafetensorsMetadata } from './io/safetensors.js';
+export { readTorchCheckpoint } from './io/torch-checkpoint.js';
+export type { TorchCheckpointOptions } from './io/torch-checkpoint.js';
+export { loadCheckpoint, mapCheckpointKey, LoadReportError } from './io/load-report.js';
+export type {
+  KeyMapping,
+  LoadOptions,
+  LoadReport,
+  ShapeMismatch,
+  StateDictSource,
+} from './io/load-report.js';
