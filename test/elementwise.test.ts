@@ -464,7 +464,7 @@ describe('special values', () => {
     exponent.dispose();
   });
 
-  it('NaN propagates through maximum, minimum, relu and clamp', async () => {
+  it('NaN in maximum, clamp and comparisons', async () => {
     const a = tensor([NaN, 1, 2], [3]);
     const b = tensor([1, NaN, 1], [3]);
     expect(await values(maximum(a, b))).toEqual([NaN, NaN, 2]);
@@ -473,6 +473,10 @@ describe('special values', () => {
     expect(await values(clamp(a, 0, 1.5))).toEqual([NaN, 1, 1.5]);
     expect(await values(eq(a, a))).toEqual([0, 1, 1]);
     expect(await values(ne(a, a))).toEqual([1, 0, 0]);
+    expect(await values(lt(a, b))).toEqual([0, 0, 0]);
+    expect(await values(le(a, b))).toEqual([0, 0, 0]);
+    expect(await values(gt(a, b))).toEqual([0, 0, 1]);
+    expect(await values(ge(a, b))).toEqual([0, 0, 1]);
     a.dispose();
     b.dispose();
   });

@@ -162,9 +162,19 @@ export function minimum(a: Operand, b: Operand): Tensor {
   });
 }
 
+// Comparisons with a NaN operand are false. The bit test makes that hold
+// even where a compiler assumes finite math and folds IEEE comparisons.
 function compare(op: string, condition: string, a: Operand, b: Operand): Tensor {
+  const ordered = `${condition} && !is_nan(x) && !is_nan(y)`;
   return withTensors(op, [a, b], (x, y) =>
-    binaryKernel(op, `select(0.0, 1.0, ${condition})`, x, y),
+    binaryKernel(op, `select(0.0, 1.0, ${ordered})`, x, y),
+  );
+}
+
+// ne is the negation of eq, so it is true where either operand is NaN.
+function compareNotEqual(a: Operand, b: Operand): Tensor {
+  return withTensors('ne', [a, b], (x, y) =>
+    binaryKernel('ne', 'select(1.0, 0.0, x == y && !is_nan(x) && !is_nan(y))', x, y),
   );
 }
 
@@ -178,7 +188,7 @@ export function eq(a: Operand, b: Operand): Tensor {
 
 /** 1 where a != b, else 0 (also 1 where either is NaN); no gradient. */
 export function ne(a: Operand, b: Operand): Tensor {
-  return compare('ne', '!(x == y)', a, b);
+  return compareNotEqual(a, b);
 }
 
 /** 1 where a < b, else 0, broadcast; takes no gradient. */
