@@ -64,24 +64,6 @@ const CONV_BINDINGS = [
   { name: 'out', access: 'read_write' },
 ] as const;
 
-function accumulatorCode(block: number): Record<string, string> {
-  const columns = [...Array(block).keys()];
-  const indent = '\n            ';
-  return {
-    BLOCK: String(block),
-    ACC_DECL: columns.map((j) => `var acc${j} = vec4<f32>(0.0);`).join('\n  '),
-    ACC_UPDATE_INTERIOR: columns
-      .map((j) => `acc${j} = fma(wv, vec4<f32>(x[base + ${j}u * u32(sw)]), acc${j});`)
-      .join(indent),
-    ACC_UPDATE_BORDER: columns
-      .map((j) => `acc${j} = fma(wv, vec4<f32>(load_x(row, iw + ${j} * sw)), acc${j});`)
-      .join(indent),
-    ACC_UPDATE: columns
-      .map((j) => `acc${j} = fma(wv, vec4<f32>(load_x(row, iw + ${j})), acc${j});`)
-      .join('\n          '),
-  };
-}
-
 /** Register blocking of the direct kernel: channel quads x columns. */
 export interface DirectVariant {
   quads: number;
@@ -149,20 +131,30 @@ function directSpec(variant: DirectVariant): KernelSpec {
   };
 }
 
+/** Channel quads per invocation of the transposed kernel. */
+export const TRANSPOSED_QUADS = 2;
+
 const TRANSPOSED_SPEC: KernelSpec = {
   name: 'conv3d_transpose',
   uniforms: GEOMETRY_UNIFORMS,
   bindings: CONV_BINDINGS,
   constants: (() => {
-    const code = accumulatorCode(CONV_BLOCK);
+    const quads = [...Array(TRANSPOSED_QUADS).keys()];
+    const columns = [...Array(CONV_BLOCK).keys()];
+    const pairs = quads.flatMap((q) => columns.map((j) => [q, j] as const));
     return {
-      BLOCK: code.BLOCK,
-      ACC_DECL: code.ACC_DECL,
-      ACC_UPDATE: code.ACC_UPDATE,
-      ACC_STORE: [...Array(CONV_BLOCK).keys()]
+      BLOCK: String(CONV_BLOCK),
+      QUADS: String(TRANSPOSED_QUADS),
+      ACC_DECL: pairs.map(([q, j]) => `var acc${q}_${j} = vec4<f32>(0.0);`).join('\n  '),
+      ACC_UPDATE: [
+        ...quads.map((q) => `let wv${q} = weight[weight_index + ${q}u];`),
+        ...columns.map((j) => `let xv${j} = vec4<f32>(load_x(row, iw + ${j}));`),
+        ...pairs.map(([q, j]) => `acc${q}_${j} = fma(wv${q}, xv${j}, acc${q}_${j});`),
+      ].join('\n          '),
+      ACC_STORE: pairs
         .map(
-          (j) =>
-            `store(first, ow0 + ${j}u * params.stride_w, plane_size, co0, acc${j} + bias_value);`,
+          ([q, j]) =>
+            `store(first, ow0 + ${j}u * params.stride_w, plane_size, (quad0 + ${q}u) * 4u, acc${q}_${j});`,
         )
         .join('\n  '),
     };
@@ -366,7 +358,7 @@ export function convTransposed(
 ): Tensor {
   const strideW = geometry.stride[2];
   const perPhase = Math.ceil(Math.ceil(geometry.outSize[2] / strideW) / CONV_BLOCK);
-  return runConv(TRANSPOSED_SPEC, op, geometry, perPhase * strideW, x, packed, bias);
+  return runConv(TRANSPOSED_SPEC, op, geometry, perPhase * strideW, x, packed, bias, TRANSPOSED_QUADS);
 }
 
 // Invocations the weight-gradient pass aims for: enough to fill a GPU, few

@@ -11,6 +11,7 @@ import {
   convWeightGradPartials,
   directVariant,
   packWeight,
+  TRANSPOSED_QUADS,
   type ConvGeometry,
   type Triple,
 } from '../kernels/conv3d.js';
@@ -138,7 +139,7 @@ export function conv3d(
     if (x.requiresGrad) {
       // The input gradient is the transposed convolution of g: it reads
       // g's Cout channels and writes Cin.
-      const packedT = packWeight(op, savedWeight, taps, { count: cout, stride: cin * taps }, { count: cin, stride: taps });
+      const packedT = packWeight(op, savedWeight, taps, { count: cout, stride: cin * taps }, { count: cin, stride: taps }, TRANSPOSED_QUADS);
       gx = convTransposed(`${op} input gradient`, {
         ...geometry,
         inChannels: cout,
@@ -215,7 +216,7 @@ export function convTranspose3d(
     padding,
     dilation,
   };
-  const packed = packWeight(op, weight, taps, { count: cin, stride: cout * taps }, { count: cout, stride: taps });
+  const packed = packWeight(op, weight, taps, { count: cin, stride: cout * taps }, { count: cout, stride: taps }, TRANSPOSED_QUADS);
   const out = convTransposed(op, {
     ...forwardGeometry,
     inChannels: cin,
