@@ -26,6 +26,7 @@ import {
   float32BitsToFloat16Bits,
 } from '../src/io/float16.js';
 import { unpickle } from '../src/io/pickle.js';
+import { crc32 } from '../src/io/zip.js';
 import { findTorchGlobal, loadTorchPersistentId } from '../src/io/torch-globals.js';
 import { Random } from '../src/random.js';
 
@@ -827,6 +828,28 @@ describe('load report', () => {
       mapping: [[/^model\./, 'encoder.'], [/^(optimizer|history|parameter)\b/, null]],
     });
     expect(Array.from(toFloat32(report.matched.get('encoder.weight')!))).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('zip crc32', () => {
+  it('matches the standard check value', () => {
+    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+  });
+
+  it('matches a bitwise crc at every length', () => {
+    const bitwise = (data: Uint8Array): number => {
+      let crc = 0xffffffff;
+      for (const byte of data) {
+        crc ^= byte;
+        for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+      }
+      return (crc ^ 0xffffffff) >>> 0;
+    };
+    const random = new Random(5);
+    for (let length = 0; length < 40; length++) {
+      const data = Uint8Array.from({ length }, () => random.integer(256));
+      expect(crc32(data), `length ${length}`).toBe(bitwise(data));
+    }
   });
 });
 
