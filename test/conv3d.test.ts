@@ -24,6 +24,9 @@ const CASES: Case[] = [
   { name: 'k3 padding 1', x: [1, 3, 7, 5, 9], weight: [5, 3, 3, 3, 3], bias: true, stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
   { name: 'k3 stride 2 odd sizes', x: [2, 2, 7, 5, 9], weight: [6, 2, 3, 3, 3], bias: true, stride: [2, 2, 2], padding: [1, 1, 1], dilation: [1, 1, 1] },
   { name: 'k1 pointwise', x: [1, 4, 3, 5, 7], weight: [3, 4, 1, 1, 1], bias: false, stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] },
+  // Padding past dilation * (k - 1): the input gradient cannot use the
+  // reversed-kernel direct path and takes the gather kernel.
+  { name: 'k1 padding 1', x: [1, 2, 3, 4, 5], weight: [3, 2, 1, 1, 1], bias: true, stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
   { name: 'k2 stride 2', x: [1, 3, 6, 5, 7], weight: [4, 3, 2, 2, 2], bias: true, stride: [2, 2, 2], padding: [0, 0, 0], dilation: [1, 1, 1] },
   { name: 'per-axis stride padding dilation', x: [1, 2, 7, 8, 9], weight: [3, 2, 3, 2, 3], bias: true, stride: [1, 2, 3], padding: [2, 0, 1], dilation: [2, 1, 1] },
 ];

@@ -171,6 +171,7 @@ const PACK_SPEC: KernelSpec = {
     ['quads', 'u32'],
     ['stride_a', 'u32'],
     ['stride_b', 'u32'],
+    ['flip', 'u32'],
   ],
   bindings: [
     { name: 'weight', access: 'read' },
@@ -218,7 +219,8 @@ export function roundedQuads(channels: number, quadsPerInvocation: number): numb
 }
 
 /**
- * Packs `weight` for the direct or transposed kernel. `readChannels` is the
+ * Packs `weight` for the direct or transposed kernel, with the kernel
+ * reversed along all three axes when `flip` is set. `readChannels` is the
  * channel count and element stride of the axis the kernel reads (input
  * side), `writeChannels` those of the axis it writes.
  */
@@ -229,6 +231,7 @@ export function packWeight(
   read: { count: number; stride: number },
   write: { count: number; stride: number },
   quadsPerInvocation = 1,
+  flip = false,
 ): Tensor {
   const quads = roundedQuads(write.count, quadsPerInvocation);
   const total = read.count * taps * quads;
@@ -243,6 +246,7 @@ export function packWeight(
       quads,
       stride_a: read.stride,
       stride_b: write.stride,
+      flip: flip ? 1 : 0,
     },
     buffers: [
       { buffer: weight.buffer(op), bytes: weight.bytes },

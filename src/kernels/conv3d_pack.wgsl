@@ -8,7 +8,7 @@
 // Bindings: 1 weight (read, f32), 2 packed (read_write, vec4<f32>).
 // Uniforms: total = count_a * taps * quads; count_a, count_b, taps, quads =
 //   ceil(count_b / 4); stride_a, stride_b = element strides of the two
-//   channel axes in weight (taps are contiguous).
+//   channel axes in weight (taps are contiguous); flip = 0 or 1.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(total / WORKGROUP_SIZE)
 //   workgroups, folded into 2D or 3D past 65,535.
 
@@ -27,7 +27,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   for (var c = 0u; c < 4u; c++) {
     let b = q * 4u + c;
     if (b < params.count_b) {
-      value[c] = weight[a * params.stride_a + b * params.stride_b + tap];
+      let source_tap = select(tap, params.taps - 1u - tap, params.flip != 0u);
+      value[c] = weight[a * params.stride_a + b * params.stride_b + source_tap];
     }
   }
   packed[index] = value;

@@ -77,6 +77,40 @@ function weightGrad(op: string, x: Tensor, g: Tensor, geometry: ConvGeometry): T
 }
 
 /**
+ * Transposed convolution of `x` (the gather form of a convolution's input
+ * gradient). `geometry` is already seen from the transposed side: its input
+ * is x and its output the result; stride, padding and dilation are those of
+ * the convolution being transposed. `read` and `write` locate the channel
+ * axes of `weight` (see packWeight). With stride 1 and padding <= dilation
+ * * (k - 1) the result equals the direct convolution with the reversed
+ * kernel and padding dilation * (k - 1) - padding, which runs on the faster
+ * direct kernel.
+ */
+function transposedConv(
+  label: string,
+  geometry: ConvGeometry,
+  x: Tensor,
+  weight: Tensor,
+  read: { count: number; stride: number },
+  write: { count: number; stride: number },
+  bias: Tensor | null,
+): Tensor {
+  const { kernelSize, dilation, padding } = geometry;
+  const taps = kernelSize[0] * kernelSize[1] * kernelSize[2];
+  const flippedPadding = kernelSize.map((k, i) => dilation[i] * (k - 1) - padding[i]) as Triple;
+  if (geometry.stride.every((s) => s === 1) && flippedPadding.every((p) => p >= 0)) {
+    const packed = packWeight(label, weight, taps, read, write, directVariant.quads, true);
+    const out = convDirect(label, { ...geometry, padding: flippedPadding }, x, packed, bias);
+    packed.dispose();
+    return out;
+  }
+  const packed = packWeight(label, weight, taps, read, write, TRANSPOSED_QUADS);
+  const out = convTransposed(label, geometry, x, packed, bias);
+  packed.dispose();
+  return out;
+}
+
+/**
  * 3D convolution (cross-correlation) like torch.nn.functional.conv3d with
  * zero padding and groups = 1: x [N, Cin, D, H, W], weight
  * [Cout, Cin, kD, kH, kW], optional bias [Cout]. stride, padding and
@@ -137,17 +171,16 @@ export function conv3d(
   return record(op, out, inputs, [x, weight], (g, [savedX, savedWeight]) => {
     let gx: Tensor | null = null;
     if (x.requiresGrad) {
-      // The input gradient is the transposed convolution of g: it reads
-      // g's Cout channels and writes Cin.
-      const packedT = packWeight(op, savedWeight, taps, { count: cout, stride: cin * taps }, { count: cin, stride: taps }, TRANSPOSED_QUADS);
-      gx = convTransposed(`${op} input gradient`, {
-        ...geometry,
-        inChannels: cout,
-        inSize: outSize,
-        outChannels: cin,
-        outSize: inSize,
-      }, g, packedT, null);
-      packedT.dispose();
+      // Reads g's Cout channels and writes Cin.
+      gx = transposedConv(
+        `${op} input gradient`,
+        { ...geometry, inChannels: cout, inSize: outSize, outChannels: cin, outSize: inSize },
+        g,
+        savedWeight,
+        { count: cout, stride: cin * taps },
+        { count: cin, stride: taps },
+        null,
+      );
     }
     const gw = weight.requiresGrad ? weightGrad(op, savedX, g, geometry) : null;
     const gb = bias?.requiresGrad ? biasGrad(g) : null;
@@ -216,15 +249,15 @@ export function convTranspose3d(
     padding,
     dilation,
   };
-  const packed = packWeight(op, weight, taps, { count: cin, stride: cout * taps }, { count: cout, stride: taps }, TRANSPOSED_QUADS);
-  const out = convTransposed(op, {
-    ...forwardGeometry,
-    inChannels: cin,
-    inSize,
-    outChannels: cout,
-    outSize,
-  }, x, packed, bias);
-  packed.dispose();
+  const out = transposedConv(
+    op,
+    { ...forwardGeometry, inChannels: cin, inSize, outChannels: cout, outSize },
+    x,
+    weight,
+    { count: cin, stride: cout * taps },
+    { count: cout, stride: taps },
+    bias,
+  );
 
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(op, out, inputs, [x, weight], (g, [savedX, savedWeight]) => {
