@@ -384,6 +384,20 @@ describe('torch checkpoint errors', () => {
     expect(error.message).toContain('model/weights.bin');
   });
 
+  it('deep nesting is rejected', () => {
+    // 100000 nested lists, each appended to the one before it.
+    const depth = 100_000;
+    const pickle = new PickleBuilder().op(']'.repeat(depth) + 'a'.repeat(depth - 1)).build();
+    const error = checkpointError(() => readTorchCheckpoint(torchZip(pickle, {})));
+    expect(error.message).toContain('nests containers deeper than 256 levels');
+  });
+
+  it('huge frozenset loads', () => {
+    // FROZENSET of 300000 Nones, past the argument limit of a spread call.
+    const pickle = new PickleBuilder().op('(' + 'N'.repeat(300_000) + '\x91').build();
+    expect(readTorchCheckpoint(torchZip(pickle, {})).size).toBe(0);
+  });
+
   it('pickle truncated before STOP', () => {
     const pickle = singleTensorDict([1], [1], 0, 1);
     const file = torchZip(pickle.subarray(0, pickle.length - 1), { '0': float32Bytes([1]) });

@@ -7,59 +7,27 @@
 // only call those callables. Every read is bounds-checked, and every opcode
 // consumes at least one byte, so any input ends in a value or a
 // CheckpointError.
-//
-// Values: None is null, bool boolean, int number (bigint past 2^53), float
-// number, str string, bytes Uint8Array, list Array, tuple PickleTuple, dict
-// PickleDict, set and frozenset PickleSet.
+// The values it builds are described in pickle-values.ts.
 //
 // NOTE: the text opcodes of protocols 0 and 1 other than GLOBAL and PERSID
-// (INT, LONG, FLOAT, STRING, UNICODE, DICT-style INST and OBJ), the copyreg
+// (INT, LONG, FLOAT, STRING, UNICODE, PUT, GET, INST and OBJ), the copyreg
 // extension opcodes (EXT1/2/4) and out-of-band buffers (protocol 5
 // NEXT_BUFFER) are rejected as unsupported.
 
 import { CheckpointError } from './checkpoint-error.js';
-
-export class PickleTuple {
-  constructor(readonly items: readonly unknown[]) {}
-}
-
-export class PickleDict {
-  readonly entries = new Map<unknown, unknown>();
-  /** The state BUILD set, as pickle stores an object's attributes. */
-  state: unknown = undefined;
-}
-
-export class PickleSet {
-  readonly items: unknown[] = [];
-}
-
-/** A Python global that REDUCE or NEWOBJ may call with positional args. */
-export interface PickleCallable {
-  readonly pickleName: string;
-  call(args: readonly unknown[]): unknown;
-}
-
-export function isPickleCallable(value: unknown): value is PickleCallable {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as PickleCallable).call === 'function' &&
-    typeof (value as PickleCallable).pickleName === 'string'
-  );
-}
-
-/**
- * Thrown by hooks and callables to reject a value; the unpickler rethrows it
- * as a CheckpointError that adds the byte position and opcode.
- */
-export class PickleRejection extends Error {
-  override name = 'PickleRejection';
-}
+import {
+  PickleDict,
+  PickleRejection,
+  PickleSet,
+  PickleTuple,
+  describe,
+  isPickleCallable,
+} from './pickle-values.js';
 
 export interface UnpickleHooks {
   /** Returns the value of an allowed global; throws for any other. */
   findGlobal(module: string, name: string): unknown;
-  /** Returns the object a persistent id (BINPERSID, PERSID) stands for. */
+  /** Returns the object that a persistent id (BINPERSID, PERSID) names. */
   persistentLoad(id: unknown): unknown;
 }
 
@@ -287,12 +255,12 @@ class Unpickler {
         if (!(set instanceof PickleSet)) {
           this.fail(`ADDITEMS target is ${describe(set)}, not a set`);
         }
-        set.items.push(...items);
+        set.addAll(items);
         return;
       }
       case 0x91: {
         const set = new PickleSet();
-        set.items.push(...this.popMark());
+        set.addAll(this.popMark());
         this.stack.push(set);
         return;
       }
@@ -536,20 +504,4 @@ class Unpickler {
     this.position += 1;
     return line;
   }
-}
-
-/** Describes a pickle value's type in a few words, for error messages. */
-export function describe(value: unknown): string {
-  if (value === null) return 'None';
-  if (value instanceof PickleTuple) return 'a tuple';
-  if (value instanceof PickleDict) return 'a dict';
-  if (value instanceof PickleSet) return 'a set';
-  if (Array.isArray(value)) return 'a list';
-  if (value instanceof Uint8Array) return 'bytes';
-  if (isPickleCallable(value)) return value.pickleName;
-  if (typeof value === 'string') {
-    return `the string ${JSON.stringify(value.slice(0, 40))}`;
-  }
-  if (typeof value === 'object') return value.constructor?.name ?? 'an object';
-  return `the ${typeof value} ${String(value)}`;
 }

@@ -17,7 +17,8 @@ import {
   formatShape,
   type HostTensor,
 } from './host-tensor.js';
-import { PickleDict, PickleTuple, describe, unpickle } from './pickle.js';
+import { unpickle } from './pickle.js';
+import { PickleDict, PickleTuple, describe } from './pickle-values.js';
 import {
   SavedTensor,
   findTorchGlobal,
@@ -201,6 +202,10 @@ function selectRoot(saved: unknown, root: string): unknown {
   return saved.entries.get(root);
 }
 
+// Containers nested deeper than this are rejected; a state dict nests a few
+// levels, and deeper recursion could overflow the JS stack.
+const MAX_NESTING = 256;
+
 // Walks dicts, lists and tuples depth first. `walking` contains the
 // containers on the current path, so a cycle stops the walk. `budget` bounds
 // the total visits, because shared references can make a small pickle an
@@ -216,6 +221,12 @@ function collectTensors(
   if (budget.visits < 0) {
     throw new CheckpointError(
       `${OP}: the saved object repeats shared containers too often to flatten`,
+    );
+  }
+  if (walking.size > MAX_NESTING) {
+    throw new CheckpointError(
+      `${OP}: the saved object nests containers deeper than ${MAX_NESTING} ` +
+        `levels at '${name.slice(0, 80)}'`,
     );
   }
   if (value instanceof SavedTensor) {

@@ -10,7 +10,7 @@ import {
   describe,
   isPickleCallable,
   type PickleCallable,
-} from './pickle.js';
+} from './pickle-values.js';
 import type { HostDtype } from './host-tensor.js';
 
 /** A storage named by a persistent id: one file under <archive>/data/. */
@@ -240,8 +240,8 @@ function makeDict(args: readonly unknown[]): PickleDict {
 function makeSet(args: readonly unknown[]): PickleSet {
   const set = new PickleSet();
   const items = args[0];
-  if (Array.isArray(items)) set.items.push(...items);
-  else if (items instanceof PickleTuple) set.items.push(...items.items);
+  if (Array.isArray(items)) set.addAll(items);
+  else if (items instanceof PickleTuple) set.addAll(items.items);
   else if (items !== undefined) reject(`set of ${describe(items)}`);
   return set;
 }
