@@ -104,7 +104,10 @@ export function composeFlowsRef(a: NDArray, b: NDArray): NDArray {
 /** integrateVelocity: v / 2^steps, then steps times v = v + warp(v, v). */
 export function integrateVelocityRef(v: NDArray, steps = 7): NDArray {
   const factor = 2 ** -steps;
-  let field: NDArray = { shape: [...v.shape], data: v.data.map((x) => x * factor) };
+  let field: NDArray = {
+    shape: [...v.shape],
+    data: v.data.map((x) => x * factor),
+  };
   for (let step = 0; step < steps; step++) {
     field = addArrays(field, warpRef(field, field));
   }
@@ -131,7 +134,9 @@ export function warpBackwardRef(
     for (let s = 0; s < plane; s++) {
       const voxel = [Math.floor(s / (h * w)), Math.floor(s / w) % h, s % w];
       const flowBase = b * 3 * plane + s;
-      const point = voxel.map((v, axis) => v + flow.data[flowBase + axis * plane]);
+      const point = voxel.map(
+        (v, axis) => v + flow.data[flowBase + axis * plane],
+      );
       const lower = point.map(Math.floor);
       const fraction = point.map((p, axis) => p - lower[axis]);
       for (let corner = 0; corner < 8; corner++) {
@@ -139,7 +144,9 @@ export function warpBackwardRef(
         const index = lower.map((l, axis) => l + offset[axis]);
         if (index.some((i, axis) => i < 0 || i >= size[axis])) continue;
         // Per-axis weight and its derivative along that axis.
-        const weights = fraction.map((f, axis) => (offset[axis] === 1 ? f : 1 - f));
+        const weights = fraction.map((f, axis) =>
+          offset[axis] === 1 ? f : 1 - f,
+        );
         const slopes = offset.map((o) => (o === 1 ? 1 : -1));
         const weight = weights[0] * weights[1] * weights[2];
         const q = (index[0] * h + index[1]) * w + index[2];
@@ -150,7 +157,8 @@ export function warpBackwardRef(
           const value = image.data[base + q];
           for (let axis = 0; axis < 3; axis++) {
             const others = otherWeights(weights, axis);
-            flowGrad[flowBase + axis * plane] += upstream * value * slopes[axis] * others;
+            flowGrad[flowBase + axis * plane] +=
+              upstream * value * slopes[axis] * others;
           }
         }
       }
@@ -162,5 +170,9 @@ export function warpBackwardRef(
 }
 
 function otherWeights(weights: readonly number[], axis: number): number {
-  return weights.reduce((product, value, i) => (i === axis ? product : product * value), 1);
+  let product = 1;
+  weights.forEach((value, i) => {
+    if (i !== axis) product *= value;
+  });
+  return product;
 }
