@@ -69,7 +69,15 @@ function backwardSpec(
   if (!spec) {
     spec = {
       name: 'warp_backward',
-      uniforms: VOLUME_UNIFORMS,
+      uniforms: [
+        ['runs', 'u32'],
+        ['runs_per_row', 'u32'],
+        ['channels', 'u32'],
+        ['depth', 'u32'],
+        ['height', 'u32'],
+        ['width', 'u32'],
+        ['plane', 'u32'],
+      ],
       bindings: [
         { name: 'upstream', access: 'read' },
         { name: 'image', access: 'read' },
@@ -82,6 +90,7 @@ function backwardSpec(
         WARP_CELL: warpCell(),
         IMAGE_GRADIENT: String(imageGradient),
         FLOW_GRADIENT: String(flowGradient),
+        RUN: BACKWARD_RUN,
       },
     };
     backwardSpecs.set(key, spec);
@@ -89,8 +98,8 @@ function backwardSpec(
   return spec;
 }
 
-const ABS_MAX_SPEC: KernelSpec = {
-  name: 'warp_abs_max',
+const SCATTER_INIT_SPEC: KernelSpec = {
+  name: 'warp_scatter_init',
   uniforms: [
     ['size', 'u32'],
     ['stride', 'u32'],
@@ -98,6 +107,7 @@ const ABS_MAX_SPEC: KernelSpec = {
   bindings: [
     { name: 'values', access: 'read', type: 'u32' },
     { name: 'result', access: 'read_write', type: 'atomic<u32>' },
+    { name: 'accumulator', access: 'read_write', type: 'u32' },
   ],
 };
 
@@ -111,9 +121,15 @@ const FIXED_TO_FLOAT_SPEC: KernelSpec = {
   ],
 };
 
-// Elements each invocation of the max |g| pass reads at least, so that a
+// Voxels along W per invocation of the backward pass, whose scatter merges
+// the corners that consecutive voxels share. Longer runs send fewer
+// atomics (4 + 4 / RUN per voxel and channel for a smooth flow, against 8)
+// but give fewer invocations.
+const BACKWARD_RUN = 8;
+
+// Elements each invocation of warp_scatter_init handles at least, so that a
 // large tensor needs few workgroups and few global atomics.
-const ABS_MAX_ELEMENTS_PER_INVOCATION = 64;
+const INIT_ELEMENTS_PER_INVOCATION = 64;
 
 function volumeUniforms(image: Tensor): Record<string, number> {
   const [n, c, d, h, w] = image.shape;
@@ -155,25 +171,35 @@ function clear(op: string, t: Tensor): void {
   dispatchRecorded();
 }
 
-/** Computes max |g| into a one-element tensor, as its f32 bits read as u32. */
-function absMaxBits(op: string, g: Tensor): Tensor {
-  const result = empty([1], op);
-  clear(op, result);
-  const size = ABS_MAX_SPEC.workgroupSize ?? kernelOptions.workgroupSize;
+interface Scatter {
+  /** The f32 bits of max |g| (read as u32), one element. */
+  maxBits: Tensor;
+  /** Two u32 words per image element, set to the bias 2^31. */
+  accumulator: Tensor;
+}
+
+/** Computes max |g| and allocates the biased fixed-point sums. */
+function prepareScatter(op: string, g: Tensor): Scatter {
+  const maxBits = empty([1], op);
+  clear(op, maxBits);
+  // g has the image's shape, so its elements are the image elements.
+  const accumulator = empty([2 * g.size], op);
+  const size = SCATTER_INIT_SPEC.workgroupSize ?? kernelOptions.workgroupSize;
   const workgroups = Math.max(
     1,
-    Math.ceil(g.size / (size * ABS_MAX_ELEMENTS_PER_INVOCATION)),
+    Math.ceil(g.size / (size * INIT_ELEMENTS_PER_INVOCATION)),
   );
-  launch(ABS_MAX_SPEC, {
+  launch(SCATTER_INIT_SPEC, {
     label: `${op} max |gradient|`,
     uniforms: { size: g.size, stride: workgroups * size },
     buffers: [
       { buffer: g.buffer(op), bytes: g.bytes },
-      { buffer: result.buffer(op), bytes: result.bytes },
+      { buffer: maxBits.buffer(op), bytes: maxBits.bytes },
+      { buffer: accumulator.buffer(op), bytes: accumulator.bytes },
     ],
     workgroups,
   });
-  return result;
+  return { maxBits, accumulator };
 }
 
 export interface WarpGradients {
@@ -194,11 +220,11 @@ export function warpBackward(
 ): WarpGradients {
   if (!wanted.image && !wanted.flow) return { image: null, flow: null };
   const spec = backwardSpec(wanted.image, wanted.flow);
-  const uniforms = volumeUniforms(image);
-  const maxBits = wanted.image ? absMaxBits(op, g) : null;
-  // Two u32 words per image element; the tensor only provides the storage.
-  const accumulator = wanted.image ? empty([2 * image.size], op) : null;
-  if (accumulator) clear(op, accumulator);
+  const volume = volumeUniforms(image);
+  const runsPerRow = Math.ceil(volume.width / BACKWARD_RUN);
+  const runs = (volume.voxels / volume.width) * runsPerRow;
+  const uniforms = { ...volume, runs, runs_per_row: runsPerRow };
+  const scatter = wanted.image ? prepareScatter(op, g) : null;
   const flowGrad = wanted.flow ? empty(flow.shape, op) : null;
   // Unused bindings get stand-ins: a read binding may share g's buffer,
   // while at most one read_write binding takes the placeholder.
@@ -210,21 +236,22 @@ export function warpBackward(
       { buffer: g.buffer(op), bytes: g.bytes },
       { buffer: image.buffer(op), bytes: image.bytes },
       { buffer: flow.buffer(op), bytes: flow.bytes },
-      maxBits
-        ? { buffer: maxBits.buffer(op), bytes: maxBits.bytes }
+      scatter
+        ? { buffer: scatter.maxBits.buffer(op), bytes: 4 }
         : { buffer: g.buffer(op), bytes: 4 },
-      accumulator
-        ? { buffer: accumulator.buffer(op), bytes: accumulator.bytes }
+      scatter
+        ? { buffer: scatter.accumulator.buffer(op), bytes: scatter.accumulator.bytes }
         : placeholder,
       flowGrad
         ? { buffer: flowGrad.buffer(op), bytes: flowGrad.bytes }
         : placeholder,
     ],
-    workgroups: workgroupsFor(spec, uniforms.voxels),
+    workgroups: workgroupsFor(spec, runs),
   });
 
   let imageGrad: Tensor | null = null;
-  if (accumulator && maxBits) {
+  if (scatter) {
+    const { accumulator, maxBits } = scatter;
     imageGrad = empty(image.shape, op);
     launch(FIXED_TO_FLOAT_SPEC, {
       label: `${op} image gradient`,

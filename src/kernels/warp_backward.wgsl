@@ -16,16 +16,22 @@
 // integer and summed exactly in two u32 words per element (low word, then
 // high word): atomicAdd on the low word returns the old value, from which
 // the carry out of the 32-bit addition follows, and high + carry is added
-// to the high word (skipped when it is 0, as it is for most additions).
+// to the high word (skipped when it is 0). The sums start at a bias of 2^31
+// (warp_scatter_init.wgsl), so a sum near 0 rarely moves the low word
+// across 0 or 2^32 and most additions need no high-word atomic.
 // Integer addition is associative, so the sum is the same for every order.
 // warp_fixed_to_float.wgsl turns the sums back into f32.
 //
-// Scale: max_bits[0] holds the f32 bits of M = max|g| (warp_abs_max.wgsl),
-//   with biased exponent e, so 2^(e - 127) <= M < 2^(e - 126). A
+// Scale: max_bits[0] holds the f32 bits of M = max|g| (from
+//   warp_scatter_init.wgsl) with biased exponent e, so 2^(e - 127) <= M <
+//   2^(e - 126). A
 //   contribution v becomes round(v * 2^shift) with shift = 156 - e, so
 //   |v| * 2^shift < 2^30. The scale is a power of two, so multiplying by
-//   it is exact; ldexp is applied in two halves because one ldexp may not
-//   take an exponent above 128.
+//   it is exact. It is applied to g once per voxel and channel, as two
+//   factors 2^(shift / 2) and 2^(shift - shift / 2), because 2^shift
+//   itself may not fit in an f32 (shift ranges from -98 to 156). A
+//   product that loses bits in the first factor (a subnormal) is below
+//   half a grid step, so it rounds to 0 either way.
 // Error: rounding to the fixed-point grid (step 2^-shift <= 2^-29 * M)
 //   changes a contribution by at most 2^-30 * M, so an element that
 //   receives k contributions is off by at most k * 2^-30 * M, on top of the
@@ -33,117 +39,208 @@
 //   2^-23).
 // Overflow: |contribution| <= 2^30 and one output voxel adds to a given
 //   element at most once per channel, so an element's sum is at most
-//   D * H * W * 2^30 in magnitude, below 2^63 for any volume of fewer than
-//   2^33 voxels (every volume a u32 index can address).
+//   D * H * W * 2^30 in magnitude. With the bias 2^31 that stays below 2^63
+//   for any volume of fewer than 2^32 voxels (every volume that a u32 index
+//   can address).
 // Non-finite g: when M is infinite or NaN nothing is added, and the
 //   conversion writes NaN to the whole image gradient.
+//
+// Merging: an invocation handles a run of RUN voxels along W. When the
+//   cell of voxel w + 1 is the cell of w moved by one voxel along W, the
+//   x0 corners of the one are the x1 corners of the other, so the two
+//   rounded contributions to each shared corner are added in registers and
+//   sent with one 64-bit atomic add instead of two. Each contribution is
+//   still rounded on its own, so the sums are those of the unmerged scheme.
 //
 // Bindings: 1 upstream (read, f32) g [N, C, D, H, W]; 2 image (read, f32)
 //   [N, C, D, H, W]; 3 flow (read, f32) [N, 3, D, H, W]; 4 max_bits (read,
 //   u32, one element); 5 accumulator (read_write, atomic<u32>) 2 words per
-//   image element, (low, high), cleared to 0 before the launch; 6
+//   image element, (low, high), set to the bias by warp_scatter_init.wgsl; 6
 //   flow_grad (read_write, f32) [N, 3, D, H, W].
-// Uniforms: voxels = N * D * H * W; channels = C; depth, height, width =
-//   D, H, W; plane = D * H * W.
+// Uniforms: runs = N * D * H * runs_per_row; runs_per_row =
+//   ceil(W / RUN); channels = C; depth, height, width = D, H, W; plane =
+//   D * H * W.
 // Constants: the placeholder WARP_CELL is the text of warp_cell.wgsl;
-//   IMAGE_GRADIENT and FLOW_GRADIENT (true or false) select the
-//   gradients computed. Bindings of a gradient that is not computed are
-//   not accessed.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output voxel.
-// Grid: ceil(voxels / WORKGROUP_SIZE) workgroups, folded past 65,535.
+//   IMAGE_GRADIENT and FLOW_GRADIENT (true or false) select the gradients
+//   computed, and bindings of a gradient that is not computed are not
+//   accessed; RUN is the number of voxels per invocation.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of RUN voxels
+//   of one row (the last run of a row may be shorter).
+// Grid: ceil(runs / WORKGROUP_SIZE) workgroups, folded past 65,535.
 
 const IMAGE_GRADIENT: bool = {{IMAGE_GRADIENT}};
 const FLOW_GRADIENT: bool = {{FLOW_GRADIENT}};
+const RUN: u32 = {{RUN}}u;
 // Bits of +infinity: |g| bits at or above it are infinity or NaN.
 const NON_FINITE_BITS: u32 = 0x7f800000u;
 
 {{WARP_CELL}}
 
-fn to_fixed(value: f32, shift: i32) -> i32 {
-  let half = shift / 2;
-  return i32(round(ldexp(ldexp(value, half), shift - half)));
+// A 64-bit two's complement integer as (low, high) words.
+fn wide(value: i32) -> vec2<u32> {
+  return vec2<u32>(bitcast<u32>(value), select(0u, 0xffffffffu, value < 0));
 }
 
-// Adds a fixed-point value to the 64-bit sum of image element `element`.
-fn add_fixed(element: u32, value: i32) {
-  if (value == 0) {
+fn wide_add(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  let low = a.x + b.x;
+  return vec2<u32>(low, a.y + b.y + select(0u, 1u, low < a.x));
+}
+
+
+// Adds a 64-bit value to the fixed-point sum of image element `element`.
+fn add_fixed(element: u32, value: vec2<u32>) {
+  if (value.x == 0u && value.y == 0u) {
     return;
   }
-  let low = bitcast<u32>(value);
-  let old = atomicAdd(&accumulator[2u * element], low);
+  let old = atomicAdd(&accumulator[2u * element], value.x);
   // The 32-bit addition wrapped exactly when the new low word is smaller.
-  let carry = select(0u, 1u, old + low < old);
-  // Sign extension of value into the high word, plus the carry.
-  let high = select(0u, 0xffffffffu, value < 0) + carry;
+  let carry = select(0u, 1u, old + value.x < old);
+  let high = value.y + carry;
   if (high != 0u) {
     atomicAdd(&accumulator[2u * element + 1u], high);
   }
 }
 
-fn scatter(indices: vec4<u32>, contributions: vec4<f32>, shift: i32) {
-  add_fixed(indices.x, to_fixed(contributions.x, shift));
-  add_fixed(indices.y, to_fixed(contributions.y, shift));
-  add_fixed(indices.z, to_fixed(contributions.z, shift));
-  add_fixed(indices.w, to_fixed(contributions.w, shift));
+// The four rounded contributions of g times `weights`, widened.
+struct Contributions {
+  r0: vec2<u32>,
+  r1: vec2<u32>,
+  r2: vec2<u32>,
+  r3: vec2<u32>,
+}
+
+// `g_scaled` is g * 2^shift, so weights * g_scaled is exactly the product
+// weights * g (rounded to f32) times 2^shift.
+fn contributions_of(weights: vec4<f32>, g_scaled: f32) -> Contributions {
+  let fixed = vec4<i32>(round(weights * g_scaled));
+  return Contributions(wide(fixed.x), wide(fixed.y), wide(fixed.z), wide(fixed.w));
+}
+
+// Adds `extra` to `own` in the rows where `merge` is set.
+fn merged(own: Contributions, extra: Contributions, merge: vec4<bool>) -> Contributions {
+  let zero = vec2<u32>(0u);
+  return Contributions(
+    wide_add(own.r0, select(zero, extra.r0, merge.x)),
+    wide_add(own.r1, select(zero, extra.r1, merge.y)),
+    wide_add(own.r2, select(zero, extra.r2, merge.z)),
+    wide_add(own.r3, select(zero, extra.r3, merge.w)),
+  );
+}
+
+// Sends the contributions of the rows where `skip` is not set.
+fn scatter(indices: vec4<u32>, values: Contributions, skip: vec4<bool>) {
+  if (!skip.x) { add_fixed(indices.x, values.r0); }
+  if (!skip.y) { add_fixed(indices.y, values.r1); }
+  if (!skip.z) { add_fixed(indices.z, values.r2); }
+  if (!skip.w) { add_fixed(indices.w, values.r3); }
+}
+
+// Derivatives of the row weights along z and y (row order), for the flow
+// gradient.
+struct Slopes {
+  rows_dz: vec4<f32>,
+  rows_dy: vec4<f32>,
+}
+
+fn slopes_of(point: Point) -> Slopes {
+  let wz = lerp_weights(point.z);
+  let wy = lerp_weights(point.y);
+  let dz = point.z.inside * vec2<f32>(-1.0, 1.0);
+  let dy = point.y.inside * vec2<f32>(-1.0, 1.0);
+  return Slopes(outer_zy(dz, wy), outer_zy(wz, dy));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = global_index(wid, nwg, lid);
-  if (i >= params.voxels) {
+  let run = global_index(wid, nwg, lid);
+  if (run >= params.runs) {
     return;
   }
   let plane = params.plane;
-  let n = i / plane;
-  let s = i - n * plane;
-  let point = point_of(n, s);
-  let cell = cell_of(point);
-
-  // Derivatives of the corner weights along each axis, in corner order.
-  let wz = lerp_weights(point.z);
-  let wy = lerp_weights(point.y);
-  let wx = lerp_weights(point.x);
-  let yx_dz = outer_yx(wy, wx);
-  let dz = point.z.inside * vec2<f32>(-1.0, 1.0);
-  let yx_dy = outer_yx(point.y.inside * vec2<f32>(-1.0, 1.0), wx);
-  let yx_dx = outer_yx(wy, point.x.inside * vec2<f32>(-1.0, 1.0));
+  let width = params.width;
+  let rows_per_item = params.depth * params.height;
+  let row = run / params.runs_per_row;
+  let first = (run - row * params.runs_per_row) * RUN;
+  let count = min(RUN, width - first);
+  let n = row / rows_per_item;
+  let s_first = (row - n * rows_per_item) * width + first;
+  let channel_stride = params.channels * plane;
+  let item_base = n * channel_stride;
 
   var scatter_image = IMAGE_GRADIENT;
-  var shift = 0;
+  var scale_first = 1.0;
+  var scale_second = 1.0;
   if (IMAGE_GRADIENT) {
     let bits = max_bits[0];
     scatter_image = bits < NON_FINITE_BITS;
-    shift = 156 - i32(bits >> 23u);
+    let shift = 156 - i32(bits >> 23u);
+    scale_first = ldexp(1.0, shift / 2);
+    scale_second = ldexp(1.0, shift - shift / 2);
   }
 
-  var gradient = vec3<f32>(0.0);
-  var base = n * params.channels * plane;
-  for (var c = 0u; c < params.channels; c++) {
-    let g = upstream[base + s];
-    let lo = cell.index_lo + vec4<u32>(base);
-    let hi = cell.index_hi + vec4<u32>(base);
+  var point = point_of(n, s_first);
+  var cell = cell_of(point);
+  // Rows whose x0 corner was merged into the previous voxel's x1 corner.
+  var merged_before = vec4<bool>(false);
+  for (var k = 0u; k < count; k++) {
+    let s = s_first + k;
+    let has_next = k + 1u < count;
+    var next_point = point;
+    var next_cell = cell;
+    var merge_next = vec4<bool>(false);
+    if (has_next) {
+      next_point = point_of(n, s + 1u);
+      next_cell = cell_of(next_point);
+      merge_next = cell.index_x1 == next_cell.index_x0;
+    }
+    let slopes = slopes_of(point);
+    let weight_x0 = cell.rows * cell.sides.x;
+    let weight_x1 = cell.rows * cell.sides.y;
+    let next_weight_x0 = next_cell.rows * next_cell.sides.x;
+    let side_dx = vec2<f32>(-point.x.inside.x, point.x.inside.y);
+
+    var gradient = vec3<f32>(0.0);
+    var base = item_base;
+    for (var c = 0u; c < params.channels; c++) {
+      let g = upstream[base + s];
+      let i0 = cell.index_x0 + vec4<u32>(base);
+      let i1 = cell.index_x1 + vec4<u32>(base);
+      if (FLOW_GRADIENT) {
+        let values_x0 = vec4<f32>(image[i0.x], image[i0.y], image[i0.z], image[i0.w]);
+        let values_x1 = vec4<f32>(image[i1.x], image[i1.y], image[i1.z], image[i1.w]);
+        let along_x = cell.sides.x * values_x0 + cell.sides.y * values_x1;
+        let slope = vec3<f32>(
+          dot(slopes.rows_dz, along_x),
+          dot(slopes.rows_dy, along_x),
+          dot(cell.rows, side_dx.x * values_x0 + side_dx.y * values_x1),
+        );
+        gradient += g * slope;
+      }
+      if (scatter_image) {
+        var g_next = 0.0;
+        if (has_next) {
+          g_next = upstream[base + s + 1u];
+        }
+        let g_scaled = g * scale_first * scale_second;
+        let g_next_scaled = g_next * scale_first * scale_second;
+        let own_x0 = contributions_of(weight_x0, g_scaled);
+        let own_x1 = contributions_of(weight_x1, g_scaled);
+        let next_x0 = contributions_of(next_weight_x0, g_next_scaled);
+        scatter(i0, own_x0, merged_before);
+        scatter(i1, merged(own_x1, next_x0, merge_next), vec4<bool>(false));
+      }
+      base += plane;
+    }
     if (FLOW_GRADIENT) {
-      let values_lo = vec4<f32>(image[lo.x], image[lo.y], image[lo.z], image[lo.w]);
-      let values_hi = vec4<f32>(image[hi.x], image[hi.y], image[hi.z], image[hi.w]);
-      let slope = vec3<f32>(
-        dz.x * dot(yx_dz, values_lo) + dz.y * dot(yx_dz, values_hi),
-        wz.x * dot(yx_dy, values_lo) + wz.y * dot(yx_dy, values_hi),
-        wz.x * dot(yx_dx, values_lo) + wz.y * dot(yx_dx, values_hi),
-      );
-      gradient += g * slope;
+      let flow_base = 3u * n * plane + s;
+      flow_grad[flow_base] = gradient.x;
+      flow_grad[flow_base + plane] = gradient.y;
+      flow_grad[flow_base + 2u * plane] = gradient.z;
     }
-    if (scatter_image && g != 0.0) {
-      scatter(lo, cell.weight_lo * g, shift);
-      scatter(hi, cell.weight_hi * g, shift);
-    }
-    base += plane;
-  }
-  if (FLOW_GRADIENT) {
-    let flow_base = 3u * n * plane + s;
-    flow_grad[flow_base] = gradient.x;
-    flow_grad[flow_base + plane] = gradient.y;
-    flow_grad[flow_base + 2u * plane] = gradient.z;
+    point = next_point;
+    cell = next_cell;
+    merged_before = merge_next;
   }
 }

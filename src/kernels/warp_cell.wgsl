@@ -11,8 +11,11 @@
 // outside [0, size - 1] contributes 0 (zero padding). Its index is clamped
 // into the volume so that every read stays in bounds, and its weight is 0.
 //
-// Corners are packed in two vec4s: `lo` holds the corners at z0 and `hi`
-// those at z1, each in the order (y0 x0, y0 x1, y1 x0, y1 x1).
+// Corners are packed in vec4s by their x side: `x0` holds the four corners
+// at the lower x and `x1` those at the upper x, each in the row order
+// (z0 y0, z0 y1, z1 y0, z1 y1). The x1 corners of a voxel's cell are then
+// the x0 corners of the next voxel's cell whenever the cell moves by one
+// along W, which lets warp_backward.wgsl merge their scatter.
 
 struct Axis {
   // Clamped indices of the lower and upper corner.
@@ -40,12 +43,14 @@ fn axis_of(position: f32, size: u32) -> Axis {
 }
 
 struct Cell {
-  // Plane offsets of the eight corners.
-  index_lo: vec4<u32>,
-  index_hi: vec4<u32>,
-  // Trilinear weights, 0 for corners outside the volume.
-  weight_lo: vec4<f32>,
-  weight_hi: vec4<f32>,
+  // Plane offsets of the corners at the lower and the upper x.
+  index_x0: vec4<u32>,
+  index_x1: vec4<u32>,
+  // Weights of the (z, y) rows, (1 - t, t) of the x sides, each 0 for
+  // corners outside the volume: the weight of corner (row r, side x0) is
+  // rows[r] * sides.x.
+  rows: vec4<f32>,
+  sides: vec2<f32>,
 }
 
 // Per-axis data of the sample point of voxel `s` of batch item `n`.
@@ -75,23 +80,20 @@ fn lerp_weights(axis: Axis) -> vec2<f32> {
   return axis.inside * vec2<f32>(1.0 - axis.fraction, axis.fraction);
 }
 
-// The four (y, x) products of two per-axis weight pairs, in corner order.
-fn outer_yx(y: vec2<f32>, x: vec2<f32>) -> vec4<f32> {
-  return vec4<f32>(y.x * x.x, y.x * x.y, y.y * x.x, y.y * x.y);
+// The four (z, y) products of two per-axis pairs, in row order.
+fn outer_zy(z: vec2<f32>, y: vec2<f32>) -> vec4<f32> {
+  return vec4<f32>(z.x * y.x, z.x * y.y, z.y * y.x, z.y * y.y);
 }
 
 fn cell_of(point: Point) -> Cell {
   let width = params.width;
-  let row_y = point.y.index * width;
-  let row_x = vec4<u32>(point.x.index.x, point.x.index.y, point.x.index.x, point.x.index.y);
-  let row_yx = vec4<u32>(row_y.x, row_y.x, row_y.y, row_y.y) + row_x;
   let slab = point.z.index * (params.height * width);
-  let wz = lerp_weights(point.z);
-  let yx = outer_yx(lerp_weights(point.y), lerp_weights(point.x));
+  let row_y = point.y.index * width;
+  let rows = vec4<u32>(slab.x + row_y.x, slab.x + row_y.y, slab.y + row_y.x, slab.y + row_y.y);
   var cell: Cell;
-  cell.index_lo = row_yx + vec4<u32>(slab.x);
-  cell.index_hi = row_yx + vec4<u32>(slab.y);
-  cell.weight_lo = wz.x * yx;
-  cell.weight_hi = wz.y * yx;
+  cell.index_x0 = rows + vec4<u32>(point.x.index.x);
+  cell.index_x1 = rows + vec4<u32>(point.x.index.y);
+  cell.rows = outer_zy(lerp_weights(point.z), lerp_weights(point.y));
+  cell.sides = lerp_weights(point.x);
   return cell;
 }

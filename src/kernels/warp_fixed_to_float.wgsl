@@ -1,8 +1,9 @@
 // Converts the 64-bit fixed-point sums of warp_backward.wgsl into f32:
-// out[i] = (high * 2^32 + low) * 2^-shift, with (low, high) the two's
-// complement words of element i and shift = 156 - e from the biased
-// exponent e of max|g| (see warp_backward.wgsl). Writes NaN everywhere when
-// max|g| is infinite or NaN.
+// out[i] = (high * 2^32 + low - 2^31) * 2^-shift, with (low, high) the two's
+// complement words of element i, 2^31 the bias set by
+// warp_scatter_init.wgsl, and shift = 156 - e from the biased exponent e of
+// max|g| (see warp_backward.wgsl). Writes NaN everywhere when max|g| is
+// infinite or NaN.
 //
 // Bindings: 1 accumulator (read, u32) 2 words per element, (low, high);
 //   2 max_bits (read, u32, one element); 3 out (read_write, f32).
@@ -11,6 +12,7 @@
 // Grid: ceil(size / WORKGROUP_SIZE) workgroups, folded past 65,535.
 
 const NON_FINITE_BITS: u32 = 0x7f800000u;
+const BIAS: u32 = 0x80000000u;
 // Sign and exponent bits of a NaN plus the quiet bit.
 const QUIET_NAN_BITS: u32 = 0x7fc00000u;
 
@@ -29,8 +31,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     return;
   }
   let shift = 156 - i32(bits >> 23u);
-  let low = accumulator[2u * i];
-  let high = accumulator[2u * i + 1u];
+  // Remove the bias 2^31, borrowing from the high word.
+  let biased_low = accumulator[2u * i];
+  let low = biased_low - BIAS;
+  let high = accumulator[2u * i + 1u] - select(0u, 1u, biased_low < BIAS);
   let negative = (high >> 31u) == 1u;
   // Magnitude of the two's complement value: invert and add one.
   var magnitude_low = low;

@@ -31,13 +31,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   let n = i / plane;
   let s = i - n * plane;
   let cell = cell_of(point_of(n, s));
+  let weight_x0 = cell.rows * cell.sides.x;
+  let weight_x1 = cell.rows * cell.sides.y;
   var base = n * params.channels * plane;
   for (var c = 0u; c < params.channels; c++) {
-    let lo = cell.index_lo + vec4<u32>(base);
-    let hi = cell.index_hi + vec4<u32>(base);
-    let values_lo = vec4<f32>(image[lo.x], image[lo.y], image[lo.z], image[lo.w]);
-    let values_hi = vec4<f32>(image[hi.x], image[hi.y], image[hi.z], image[hi.w]);
-    let value = dot(cell.weight_lo, values_lo) + dot(cell.weight_hi, values_hi);
+    let i0 = cell.index_x0 + vec4<u32>(base);
+    let i1 = cell.index_x1 + vec4<u32>(base);
+    let values_x0 = vec4<f32>(image[i0.x], image[i0.y], image[i0.z], image[i0.w]);
+    let values_x1 = vec4<f32>(image[i1.x], image[i1.y], image[i1.z], image[i1.w]);
+    let value = dot(weight_x0, values_x0) + dot(weight_x1, values_x1);
     // A zero weight times a negative value is -0.0: write zeros as +0.0, so
     // that points outside the volume give exactly 0.
     out[base + s] = select(value, 0.0, value == 0.0);
