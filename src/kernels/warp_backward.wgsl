@@ -26,17 +26,17 @@
 //   warp_scatter_init.wgsl) with biased exponent e, so 2^(e - 127) <= M <
 //   2^(e - 126). A
 //   contribution v becomes round(v * 2^shift) with shift = 156 - e, so
-//   |v| * 2^shift < 2^30. The scale is a power of two, so multiplying by
+//   |v| * 2^shift < 2^30 (at most 2^30 - 64 after rounding to f32). The scale is a power of two, so multiplying by
 //   it is exact. It is applied to g once per voxel and channel, as two
 //   factors 2^(shift / 2) and 2^(shift - shift / 2), because 2^shift
 //   itself may not fit in an f32 (shift ranges from -98 to 156). A
 //   product that loses bits in the first factor (a subnormal) is below
 //   half a grid step, so it rounds to 0 either way.
 // Error: rounding to the fixed-point grid (step 2^-shift <= 2^-29 * M)
-//   changes a contribution by at most 2^-30 * M, so an element that
+//   changes each value sent by at most 2^-30 * M, so an element that
 //   receives k contributions is off by at most k * 2^-30 * M, on top of the
-//   f32 rounding of weight * g and of the final conversion (relative
-//   2^-23).
+//   f32 rounding of weight * g (and of the sum of a merged pair) and of the
+//   final conversion (relative 2^-23).
 // Overflow: |contribution| <= 2^30 and one output voxel adds to a given
 //   element at most once per channel, so an element's sum is at most
 //   D * H * W * 2^30 in magnitude. With the bias 2^31 that stays below 2^63
@@ -44,13 +44,17 @@
 //   can address).
 // Non-finite g: when M is infinite or NaN nothing is added, and the
 //   conversion writes NaN to the whole image gradient.
+// NOTE: a NaN in the flow gives NaN weights, whose conversion to i32 has
+//   no defined value in WGSL, so the image gradient gets arbitrary finite
+//   values there where a float scatter would give NaN.
 //
 // Merging: an invocation handles a run of RUN voxels along W. When the
 //   cell of voxel w + 1 is the cell of w moved by one voxel along W, the
 //   x0 corners of the one are the x1 corners of the other, so the two
-//   rounded contributions to each shared corner are added in registers and
-//   sent with one 64-bit atomic add instead of two. Each contribution is
-//   still rounded on its own, so the sums are those of the unmerged scheme.
+//   contributions to each shared corner are added in f32 and rounded and
+//   sent once. Which pairs merge depends only on the flow and the shapes,
+//   so the result stays the same from run to run. A merged value is below
+//   2 * (2^30 - 64), which rounds to at most 2^31 - 128 and fits an i32.
 //
 // Bindings: 1 upstream (read, f32) g [N, C, D, H, W]; 2 image (read, f32)
 //   [N, C, D, H, W]; 3 flow (read, f32) [N, 3, D, H, W]; 4 max_bits (read,
@@ -76,63 +80,28 @@ const NON_FINITE_BITS: u32 = 0x7f800000u;
 
 {{WARP_CELL}}
 
-// A 64-bit two's complement integer as (low, high) words.
-fn wide(value: i32) -> vec2<u32> {
-  return vec2<u32>(bitcast<u32>(value), select(0u, 0xffffffffu, value < 0));
-}
-
-fn wide_add(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
-  let low = a.x + b.x;
-  return vec2<u32>(low, a.y + b.y + select(0u, 1u, low < a.x));
-}
-
-
-// Adds a 64-bit value to the fixed-point sum of image element `element`.
-fn add_fixed(element: u32, value: vec2<u32>) {
-  if (value.x == 0u && value.y == 0u) {
+// Adds a fixed-point value to the 64-bit sum of image element `element`.
+fn add_fixed(element: u32, value: i32) {
+  if (value == 0) {
     return;
   }
-  let old = atomicAdd(&accumulator[2u * element], value.x);
+  let low = bitcast<u32>(value);
+  let old = atomicAdd(&accumulator[2u * element], low);
   // The 32-bit addition wrapped exactly when the new low word is smaller.
-  let carry = select(0u, 1u, old + value.x < old);
-  let high = value.y + carry;
+  let carry = select(0u, 1u, old + low < old);
+  // Sign extension of value into the high word, plus the carry.
+  let high = select(0u, 0xffffffffu, value < 0) + carry;
   if (high != 0u) {
     atomicAdd(&accumulator[2u * element + 1u], high);
   }
 }
 
-// The four rounded contributions of g times `weights`, widened.
-struct Contributions {
-  r0: vec2<u32>,
-  r1: vec2<u32>,
-  r2: vec2<u32>,
-  r3: vec2<u32>,
-}
-
-// `g_scaled` is g * 2^shift, so weights * g_scaled is exactly the product
-// weights * g (rounded to f32) times 2^shift.
-fn contributions_of(weights: vec4<f32>, g_scaled: f32) -> Contributions {
-  let fixed = vec4<i32>(round(weights * g_scaled));
-  return Contributions(wide(fixed.x), wide(fixed.y), wide(fixed.z), wide(fixed.w));
-}
-
-// Adds `extra` to `own` in the rows where `merge` is set.
-fn merged(own: Contributions, extra: Contributions, merge: vec4<bool>) -> Contributions {
-  let zero = vec2<u32>(0u);
-  return Contributions(
-    wide_add(own.r0, select(zero, extra.r0, merge.x)),
-    wide_add(own.r1, select(zero, extra.r1, merge.y)),
-    wide_add(own.r2, select(zero, extra.r2, merge.z)),
-    wide_add(own.r3, select(zero, extra.r3, merge.w)),
-  );
-}
-
-// Sends the contributions of the rows where `skip` is not set.
-fn scatter(indices: vec4<u32>, values: Contributions, skip: vec4<bool>) {
-  if (!skip.x) { add_fixed(indices.x, values.r0); }
-  if (!skip.y) { add_fixed(indices.y, values.r1); }
-  if (!skip.z) { add_fixed(indices.z, values.r2); }
-  if (!skip.w) { add_fixed(indices.w, values.r3); }
+// Adds the four values to their elements, except in the rows of `skip`.
+fn scatter(indices: vec4<u32>, values: vec4<i32>, skip: vec4<bool>) {
+  if (!skip.x) { add_fixed(indices.x, values.x); }
+  if (!skip.y) { add_fixed(indices.y, values.y); }
+  if (!skip.z) { add_fixed(indices.z, values.z); }
+  if (!skip.w) { add_fixed(indices.w, values.w); }
 }
 
 // Derivatives of the row weights along z and y (row order), for the flow
@@ -223,13 +192,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         if (has_next) {
           g_next = upstream[base + s + 1u];
         }
+        // g times the scale: weights * g_scaled is weights * g (rounded to
+        // f32) times 2^shift exactly.
         let g_scaled = g * scale_first * scale_second;
         let g_next_scaled = g_next * scale_first * scale_second;
-        let own_x0 = contributions_of(weight_x0, g_scaled);
-        let own_x1 = contributions_of(weight_x1, g_scaled);
-        let next_x0 = contributions_of(next_weight_x0, g_next_scaled);
-        scatter(i0, own_x0, merged_before);
-        scatter(i1, merged(own_x1, next_x0, merge_next), vec4<bool>(false));
+        let next_x0 = select(vec4<f32>(0.0), next_weight_x0 * g_next_scaled, merge_next);
+        let values_x0 = vec4<i32>(round(weight_x0 * g_scaled));
+        let values_x1 = vec4<i32>(round(weight_x1 * g_scaled + next_x0));
+        scatter(i0, values_x0, merged_before);
+        scatter(i1, values_x1, vec4<bool>(false));
       }
       base += plane;
     }
