@@ -73,6 +73,8 @@ export { Optimizer, SGD, Adam, AdamW, emaUpdate } from './optim/index.js';
 export type { OptimizerStateDict, OptionValue, SgdOptions, AdamOptions } from './optim/index.js';
 export { conv3d, convTranspose3d } from './ops/conv.js';
 export type { Conv3dOptions, ConvTranspose3dOptions, Size3 } from './ops/conv.js';
+export { warp, composeFlows, integrateVelocity } from './ops/warp.js';
+export type { WarpMode, WarpOptions } from './ops/warp.js';
 export { readNifti, writeNifti, NiftiError } from './pipeline/nifti.js';
 export type { ReadNiftiOptions, WriteNiftiOptions } from './pipeline/nifti.js';
 export { createVolume, voxelCount, spacingFromAffine, axisCodes } from './pipeline/volume.js';
