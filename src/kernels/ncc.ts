@@ -1,104 +1,212 @@
-// Launchers of the local NCC kernels: three separable box-sum passes
-// forward (ncc_moments along W, ncc_box along H, ncc_cc along D) and three
-// backward (ncc_box along W and H, ncc_grad along D).
+// Launchers of the local NCC kernels. Forward: ncc_moments (box along D),
+// ncc_box (along H), ncc_cc (along W, then cc and its coefficients, boxed
+// along W). Backward: ncc_box (along H), ncc_grad (along D, then the
+// gradients).
 //
-// Five channels travel between passes as a vec4 volume plus an f32 volume,
-// a [N, C, D, H, W, 4] and a [N, C, D, H, W] tensor. That way no kernel
-// binds more than 7 storage buffers, and WebGPU guarantees 8 per stage.
+// Intermediates are quad volumes: each row of W voxels is cut into
+// ceil(W / 4) quads of 4 voxels, and each quad stores five vec4 channels.
+// Every intermediate access is then one vec4 load or store, several times
+// cheaper than four f32 accesses on CPU adapters such as llvmpipe (a vec4
+// copy runs about 10 times faster than an f32 copy there). Inputs and
+// gradients use vec4 bindings too when W % 4 == 0.
 
 import { empty, type Tensor } from '../tensor.js';
-import { launch, workgroupsFor, type KernelSpec, type UniformType } from './launch.js';
+import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { sumToScalar } from './loss_sum.js';
+import { quadLoader, quadStorer, volumeType } from './quad_io.js';
 
 export type Triple = [number, number, number];
 
-/** Positions along the summed axis that one invocation covers. */
-export const NCC_SEGMENT = 16;
+/** Positions along D or H that one invocation of a sliding pass covers. */
+export const NCC_SEGMENT = 32;
 
-const AXIS_UNIFORMS: readonly (readonly [string, UniformType])[] = [
-  ['total', 'u32'],
-  ['outer', 'u32'],
-  ['length', 'u32'],
-  ['inner', 'u32'],
-  ['segments', 'u32'],
-  ['radius', 'u32'],
-];
+/** Channels per quad of an intermediate volume (Sa, Sb, Saa, Sbb, Sab). */
+const CHANNELS = 5;
 
-const CONSTANTS = { SEGMENT: NCC_SEGMENT };
+// ---- generated WGSL -------------------------------------------------------
 
-const MOMENTS_SPEC: KernelSpec = {
-  name: 'ncc_moments',
-  uniforms: AXIS_UNIFORMS,
-  bindings: [
-    { name: 'a', access: 'read' },
-    { name: 'b', access: 'read' },
-    { name: 'sums', access: 'read_write', type: 'vec4<f32>' },
-    { name: 'sums_ab', access: 'read_write' },
-  ],
-  constants: CONSTANTS,
-};
-
-const BOX_SPEC: KernelSpec = {
-  name: 'ncc_box',
-  uniforms: AXIS_UNIFORMS,
-  bindings: [
-    { name: 'x', access: 'read', type: 'vec4<f32>' },
-    { name: 'x5', access: 'read' },
-    { name: 'out', access: 'read_write', type: 'vec4<f32>' },
-    { name: 'out5', access: 'read_write' },
-  ],
-  constants: CONSTANTS,
-};
-
-function ccSpec(writeCoefficients: boolean): KernelSpec {
+/**
+ * Code of ncc_cc's register windows for a box of radius `radius` along W:
+ * box_w sums the quads shifted by -radius..radius voxels, taking the quads
+ * w0..w(2 half) around the output quad, half = ceil(radius / 4).
+ */
+export function boxWindowCode(radius: number): Record<string, string> {
+  const half = Math.ceil(radius / 4);
+  const slots = [...Array(2 * half + 1).keys()];
+  const terms: string[] = [];
+  for (let offset = -radius; offset <= radius; offset++) {
+    const quad = Math.floor(offset / 4);
+    const shift = offset - 4 * quad;
+    const low = `w${quad + half}`;
+    const term = shift === 0 ? low : `shift_channels(${low}, w${quad + half + 1}, ${shift}u)`;
+    terms.push(`  total = add_channels(total, ${term});`);
+  }
+  const parameters = slots.map((k) => `w${k}: Channels`).join(', ');
+  const window = (name: string) => slots.map((k) => `${name}_${k}`).join(', ');
+  const shift = (name: string, incoming: string) =>
+    slots
+      .map((k) => `${name}_${k} = ${k === slots.length - 1 ? incoming : `${name}_${k + 1}`};`)
+      .join('\n    ');
   return {
-    name: 'ncc_cc',
-    uniforms: [...AXIS_UNIFORMS, ['inv_window_size', 'f32'], ['epsilon', 'f32']],
-    bindings: [
-      { name: 'sums', access: 'read', type: 'vec4<f32>' },
-      { name: 'sums5', access: 'read' },
-      { name: 'coefficients', access: 'read_write', type: 'vec4<f32>' },
-      { name: 'coefficients5', access: 'read_write' },
-      { name: 'partials', access: 'read_write', type: 'vec4<f32>' },
-    ],
-    constants: { ...CONSTANTS, WRITE_COEFFICIENTS: String(writeCoefficients) },
+    HALF: String(half),
+    BOX_W: [
+      `fn box_w(${parameters}) -> Channels {`,
+      '  var total = zero_channels();',
+      ...terms,
+      '  return total;',
+      '}',
+    ].join('\n'),
+    WINDOW_DECLARE: [
+      ...slots.map((k) => `var input_${k} = zero_channels();`),
+      ...slots.map((k) => `var coefficient_${k} = zero_channels();`),
+    ].join('\n  '),
+    WINDOW_SHIFT: shift('input', 'load_sums(row, p + HALF)'),
+    BOX_INPUTS: `box_w(${window('input')})`,
+    COEFFICIENT_SHIFT: shift('coefficient', 'current').replace(/\n {4}/g, '\n      '),
+    BOX_COEFFICIENTS: `box_w(${window('coefficient')})`,
   };
 }
 
-const CC_SPECS = { true: ccSpec(true), false: ccSpec(false) };
+// ---- specs ----------------------------------------------------------------
 
-const GRAD_SPEC: KernelSpec = {
-  name: 'ncc_grad',
-  uniforms: [...AXIS_UNIFORMS, ['scale', 'f32']],
-  bindings: [
-    { name: 'coefficients', access: 'read', type: 'vec4<f32>' },
-    { name: 'coefficients5', access: 'read' },
-    { name: 'a', access: 'read' },
-    { name: 'b', access: 'read' },
-    { name: 'upstream', access: 'read' },
-    { name: 'grad_a', access: 'read_write' },
-    { name: 'grad_b', access: 'read_write' },
+const D_WALK_UNIFORMS = [
+  ['total', 'u32'],
+  ['depth', 'u32'],
+  ['height', 'u32'],
+  ['width', 'u32'],
+  ['quads', 'u32'],
+  ['segments', 'u32'],
+  ['radius', 'u32'],
+] as const;
+
+const specCache = new Map<string, KernelSpec>();
+
+function cachedSpec(key: string, make: () => KernelSpec): KernelSpec {
+  let spec = specCache.get(key);
+  if (!spec) {
+    spec = make();
+    specCache.set(key, spec);
+  }
+  return spec;
+}
+
+function momentsSpec(aligned: boolean): KernelSpec {
+  return cachedSpec(`moments ${aligned}`, () => ({
+    name: 'ncc_moments',
+    uniforms: D_WALK_UNIFORMS,
+    bindings: [
+      { name: 'a', access: 'read', type: volumeType(aligned) },
+      { name: 'b', access: 'read', type: volumeType(aligned) },
+      { name: 'moments', access: 'read_write', type: 'vec4<f32>' },
+    ],
+    constants: {
+      SEGMENT: NCC_SEGMENT,
+      LOAD_INPUTS: [quadLoader('load_a', 'a', aligned), quadLoader('load_b', 'b', aligned)].join(
+        '\n\n',
+      ),
+    },
+  }));
+}
+
+const BOX_SPEC: KernelSpec = {
+  name: 'ncc_box',
+  uniforms: [
+    ['total', 'u32'],
+    ['outer', 'u32'],
+    ['length', 'u32'],
+    ['quads', 'u32'],
+    ['segments', 'u32'],
+    ['radius', 'u32'],
   ],
-  constants: CONSTANTS,
+  bindings: [
+    { name: 'x', access: 'read', type: 'vec4<f32>' },
+    { name: 'out', access: 'read_write', type: 'vec4<f32>' },
+  ],
+  constants: { SEGMENT: NCC_SEGMENT },
 };
 
-type Axis = 0 | 1 | 2;
+function ccSpec(writeCoefficients: boolean, radiusW: number): KernelSpec {
+  return cachedSpec(`cc ${writeCoefficients} ${radiusW}`, () => ({
+    name: 'ncc_cc',
+    uniforms: [
+      ['rows', 'u32'],
+      ['width', 'u32'],
+      ['quads', 'u32'],
+      ['inv_window_size', 'f32'],
+      ['epsilon', 'f32'],
+    ],
+    bindings: [
+      { name: 'sums', access: 'read', type: 'vec4<f32>' },
+      { name: 'coefficients', access: 'read_write', type: 'vec4<f32>' },
+      { name: 'partials', access: 'read_write', type: 'vec4<f32>' },
+    ],
+    constants: { WRITE_COEFFICIENTS: String(writeCoefficients), ...boxWindowCode(radiusW) },
+  }));
+}
 
-/** Uniforms of a pass along spatial axis `axis` (0 = D, 1 = H, 2 = W). */
-function axisUniforms(shape: readonly number[], axis: Axis, window: Triple) {
+function gradSpec(aligned: boolean): KernelSpec {
+  return cachedSpec(`grad ${aligned}`, () => ({
+    name: 'ncc_grad',
+    uniforms: [...D_WALK_UNIFORMS, ['scale', 'f32']],
+    bindings: [
+      { name: 'coefficients', access: 'read', type: 'vec4<f32>' },
+      { name: 'a', access: 'read', type: volumeType(aligned) },
+      { name: 'b', access: 'read', type: volumeType(aligned) },
+      { name: 'upstream', access: 'read' },
+      { name: 'grad_a', access: 'read_write', type: volumeType(aligned) },
+      { name: 'grad_b', access: 'read_write', type: volumeType(aligned) },
+    ],
+    constants: {
+      SEGMENT: NCC_SEGMENT,
+      QUAD_IO: [
+        quadLoader('load_a', 'a', aligned),
+        quadLoader('load_b', 'b', aligned),
+        quadStorer('store_grad_a', 'grad_a', aligned),
+        quadStorer('store_grad_b', 'grad_b', aligned),
+      ].join('\n\n'),
+    },
+  }));
+}
+
+// ---- launchers ------------------------------------------------------------
+
+/** Sizes of a loss on [N, C, D, H, W] volumes with a [D, H, W] window. */
+interface Geometry {
+  volumes: number;
+  depth: number;
+  height: number;
+  width: number;
+  quads: number;
+  rows: number;
+  radius: Triple;
+  aligned: boolean;
+}
+
+function geometry(shape: readonly number[], window: Triple): Geometry {
   const [n, c, d, h, w] = shape;
-  const extents = [d, h, w];
-  const length = extents[axis];
-  const inner = extents.slice(axis + 1).reduce((x, y) => x * y, 1);
-  const outer = n * c * extents.slice(0, axis).reduce((x, y) => x * y, 1);
-  const segments = Math.ceil(length / NCC_SEGMENT);
   return {
-    total: outer * segments * inner,
-    outer,
-    length,
-    inner,
+    volumes: n * c,
+    depth: d,
+    height: h,
+    width: w,
+    quads: Math.ceil(w / 4),
+    rows: n * c * d * h,
+    radius: window.map((k) => (k - 1) / 2) as Triple,
+    aligned: w % 4 === 0,
+  };
+}
+
+/** Uniforms of the passes that walk along D (ncc_moments, ncc_grad). */
+function depthWalk(g: Geometry) {
+  const segments = Math.ceil(g.depth / NCC_SEGMENT);
+  return {
+    total: g.volumes * segments * g.height * g.quads,
+    depth: g.depth,
+    height: g.height,
+    width: g.width,
+    quads: g.quads,
     segments,
-    radius: (window[axis] - 1) / 2,
+    radius: g.radius[0],
   };
 }
 
@@ -106,27 +214,34 @@ function binding(t: Tensor, op: string) {
   return { buffer: t.buffer(op), bytes: t.bytes };
 }
 
-/** Box-sums a five-channel volume (vec4 + f32) along one spatial axis. */
-function boxPass(op: string, x: Tensor, x5: Tensor, axis: Axis, window: Triple): [Tensor, Tensor] {
-  const out = empty(x.shape, op);
-  const out5 = empty(x5.shape, op);
-  const uniforms = axisUniforms(x5.shape, axis, window);
+/** An uninitialised quad volume: [rows, quads, 5 channels, 4 lanes]. */
+function quadVolume(g: Geometry, op: string): Tensor {
+  return empty([g.rows, g.quads, CHANNELS, 4], op);
+}
+
+/** Box-sums a quad volume along H. */
+function boxAlongH(op: string, x: Tensor, g: Geometry): Tensor {
+  const out = quadVolume(g, op);
+  const segments = Math.ceil(g.height / NCC_SEGMENT);
+  const outer = g.volumes * g.depth;
+  const total = outer * segments * g.quads;
   launch(BOX_SPEC, {
     label: `${op} box`,
-    uniforms,
-    buffers: [binding(x, op), binding(x5, op), binding(out, op), binding(out5, op)],
-    workgroups: workgroupsFor(BOX_SPEC, uniforms.total),
+    uniforms: { total, outer, length: g.height, quads: g.quads, segments, radius: g.radius[1] },
+    buffers: [binding(x, op), binding(out, op)],
+    workgroups: workgroupsFor(BOX_SPEC, total),
   });
-  return [out, out5];
+  return out;
 }
 
 export interface NccForward {
   /** -mean(cc), shape []. */
   loss: Tensor;
-  /** dcc/d(Sa, Sb, Saa, Sbb) per voxel, when requested. */
+  /**
+   * The derivatives of cc with respect to the five window sums, box-summed
+   * along W: a quad volume, when requested.
+   */
   coefficients: Tensor | null;
-  /** dcc/dSab per voxel, when requested. */
-  coefficients5: Tensor | null;
 }
 
 /**
@@ -141,88 +256,74 @@ export function nccForwardKernels(
   epsilon: number,
   withCoefficients: boolean,
 ): NccForward {
-  const shape = a.shape;
-  const sumsW = empty([...shape, 4], op);
-  const sumsW5 = empty(shape, op);
-  const moments = axisUniforms(shape, 2, window);
-  launch(MOMENTS_SPEC, {
+  const g = geometry(a.shape, window);
+  const momentsD = quadVolume(g, op);
+  const walk = depthWalk(g);
+  const moments = momentsSpec(g.aligned);
+  launch(moments, {
     label: `${op} moments`,
-    uniforms: moments,
-    buffers: [binding(a, op), binding(b, op), binding(sumsW, op), binding(sumsW5, op)],
-    workgroups: workgroupsFor(MOMENTS_SPEC, moments.total),
+    uniforms: walk,
+    buffers: [binding(a, op), binding(b, op), binding(momentsD, op)],
+    workgroups: workgroupsFor(moments, walk.total),
   });
-  const [sumsWH, sumsWH5] = boxPass(op, sumsW, sumsW5, 1, window);
-  sumsW.dispose();
-  sumsW5.dispose();
+  const momentsDH = boxAlongH(op, momentsD, g);
+  momentsD.dispose();
 
-  const ccUniforms = axisUniforms(shape, 0, window);
-  const coefficients = withCoefficients ? empty([...shape, 4], op) : null;
-  const coefficients5 = withCoefficients ? empty(shape, op) : null;
-  const partials = empty([ccUniforms.total, 4], op);
-  const spec = CC_SPECS[String(withCoefficients) as 'true' | 'false'];
-  // Two writable bindings may not share a buffer, so the kernel variant that
-  // writes no coefficients gets two distinct 4-element stand-ins.
-  const unused = withCoefficients ? null : [empty([4], op), empty([4], op)];
+  // The variant without coefficients binds a 4-element stand-in.
+  const coefficients = withCoefficients ? quadVolume(g, op) : empty([4], op);
+  const partials = empty([g.rows, 4], op);
+  const spec = ccSpec(withCoefficients, g.radius[2]);
   launch(spec, {
     label: `${op} cc`,
     uniforms: {
-      ...ccUniforms,
+      rows: g.rows,
+      width: g.width,
+      quads: g.quads,
       inv_window_size: 1 / (window[0] * window[1] * window[2]),
       epsilon,
     },
-    buffers: [
-      binding(sumsWH, op),
-      binding(sumsWH5, op),
-      binding(coefficients ?? unused![0], op),
-      binding(coefficients5 ?? unused![1], op),
-      binding(partials, op),
-    ],
-    workgroups: workgroupsFor(spec, ccUniforms.total),
+    buffers: [binding(momentsDH, op), binding(coefficients, op), binding(partials, op)],
+    workgroups: workgroupsFor(spec, g.rows),
   });
-  sumsWH.dispose();
-  sumsWH5.dispose();
-  unused?.forEach((t) => t.dispose());
-  const loss = sumToScalar(op, partials, ccUniforms.total, [-1 / a.size, 0, 0, 0]);
+  momentsDH.dispose();
+  if (!withCoefficients) coefficients.dispose();
+  const loss = sumToScalar(op, partials, g.rows, [-1 / a.size, 0, 0, 0]);
   partials.dispose();
-  return { loss, coefficients, coefficients5 };
+  return { loss, coefficients: withCoefficients ? coefficients : null };
 }
 
 /**
- * Runs the backward kernels: box-sums the forward coefficients and returns
- * the gradients of the loss with respect to `a` and `b`, given `upstream`,
- * the gradient of the loss (shape []).
+ * Runs the backward kernels: box-sums the forward coefficients along H and
+ * D and returns the gradients of the loss with respect to `a` and `b`,
+ * given `upstream`, the gradient of the loss (shape []).
  */
 export function nccBackwardKernels(
   op: string,
   coefficients: Tensor,
-  coefficients5: Tensor,
   a: Tensor,
   b: Tensor,
   upstream: Tensor,
   window: Triple,
 ): [Tensor, Tensor] {
-  const [boxW, boxW5] = boxPass(op, coefficients, coefficients5, 2, window);
-  const [boxWH, boxWH5] = boxPass(op, boxW, boxW5, 1, window);
-  boxW.dispose();
-  boxW5.dispose();
+  const g = geometry(a.shape, window);
+  const boxed = boxAlongH(op, coefficients, g);
   const gradA = empty(a.shape, op);
   const gradB = empty(b.shape, op);
-  const uniforms = axisUniforms(a.shape, 0, window);
-  launch(GRAD_SPEC, {
+  const walk = depthWalk(g);
+  const spec = gradSpec(g.aligned);
+  launch(spec, {
     label: `${op} gradient`,
-    uniforms: { ...uniforms, scale: -1 / a.size },
+    uniforms: { ...walk, scale: -1 / a.size },
     buffers: [
-      binding(boxWH, op),
-      binding(boxWH5, op),
+      binding(boxed, op),
       binding(a, op),
       binding(b, op),
       binding(upstream, op),
       binding(gradA, op),
       binding(gradB, op),
     ],
-    workgroups: workgroupsFor(GRAD_SPEC, uniforms.total),
+    workgroups: workgroupsFor(spec, walk.total),
   });
-  boxWH.dispose();
-  boxWH5.dispose();
+  boxed.dispose();
   return [gradA, gradB];
 }

@@ -1,23 +1,21 @@
-// Local NCC: box sum of five channels along one axis with zero padding. The
-// forward pass runs it along H on the moments from ncc_moments; the backward
-// pass runs it along W and then H on the coefficients from ncc_cc.
+// Local NCC: box sum of a five-channel quad volume along H with zero
+// padding. The forward pass runs it on the moments from ncc_moments; the
+// backward pass runs it on the coefficients from ncc_cc.
 //
-// Layout: x and out are [N, C, D, H, W] volumes, contiguous, seen as
-// [outer, length, inner] with the summed axis in the middle (H: outer =
-// N*C*D, length = H, inner = W; W: outer = N*C*D*H, length = W, inner = 1).
-// Four channels travel as one vec4 (x, out) and the fifth as f32 (x5, out5):
-//   out[.., i, ..] = sum of x[.., i + j, ..] for |j| <= radius, x read as 0
-//   outside the volume; the same for x5 and out5.
+// Layout: x and out are quad volumes (see ncc_moments): element
+// ((row * quads + quad) * 5 + channel) with row = volume * D * H + d * H + h.
+// The pass sees the rows as [outer = N * C * D, length = H] and sums
+//   out[.., h, quad] = sum of x[.., h + j, quad] for |j| <= radius,
+// x = 0 outside the volume, for each of the five channels.
 // Sliding window with a restart every SEGMENT positions, as in ncc_moments.
 //
-// Bindings: 1 x (read, vec4<f32>), 2 x5 (read, f32),
-//   3 out (read_write, vec4<f32>), 4 out5 (read_write, f32).
-// Uniforms: total = outer * segments * inner invocations; outer, length,
-//   inner as above; segments = ceil(length / SEGMENT); radius = window / 2.
+// Bindings: 1 x (read, vec4<f32>), 2 out (read_write, vec4<f32>).
+// Uniforms: total = outer * segments * quads invocations; outer, length,
+//   quads; segments = ceil(length / SEGMENT); radius = (window along H - 1) / 2.
 // Constants: SEGMENT = positions per invocation.
 // Workgroup: WORKGROUP_SIZE x 1 x 1; neighbouring invocations take
-//   neighbouring inner positions. Grid: ceil(total / WORKGROUP_SIZE)
-//   workgroups, folded past 65,535.
+//   neighbouring quads. Grid: ceil(total / WORKGROUP_SIZE) workgroups,
+//   folded past 65,535.
 
 const SEGMENT: u32 = {{SEGMENT}}u;
 
@@ -29,45 +27,57 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   if (t >= params.total) {
     return;
   }
-  let q = t % params.inner;
-  let rest = t / params.inner;
+  let quad = t % params.quads;
+  let rest = t / params.quads;
   let segment = rest % params.segments;
-  let p = rest / params.segments;
-  let base = p * params.length * params.inner + q;
-  let step = params.inner;
+  let line = rest / params.segments;
+  // Element of (line, position, quad, channel 0); positions are 5 * quads apart.
+  let base = (line * params.length * params.quads + quad) * 5u;
+  let step = params.quads * 5u;
   let length = i32(params.length);
   let radius = i32(params.radius);
   let first = i32(segment * SEGMENT);
   let last = min(first + i32(SEGMENT), length);
 
-  // The whole window of the first position.
-  var acc = vec4<f32>(0.0);
-  var acc5 = 0.0;
+  var a0 = vec4<f32>(0.0);
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0);
   for (var j = max(first - radius, 0); j <= min(first + radius, length - 1); j++) {
-    acc += x[base + u32(j) * step];
-    acc5 += x5[base + u32(j) * step];
+    let k = base + u32(j) * step;
+    a0 += x[k];
+    a1 += x[k + 1u];
+    a2 += x[k + 2u];
+    a3 += x[k + 3u];
+    a4 += x[k + 4u];
   }
-  out[base + u32(first) * step] = acc;
-  out5[base + u32(first) * step] = acc5;
-
-  for (var i = first + 1; i < last; i++) {
-    var enter = vec4<f32>(0.0);
-    var enter5 = 0.0;
-    let j_in = i + radius;
-    if (j_in < length) {
-      enter = x[base + u32(j_in) * step];
-      enter5 = x5[base + u32(j_in) * step];
+  for (var i = first; i < last; i++) {
+    if (i > first) {
+      let j_in = i + radius;
+      if (j_in < length) {
+        let k = base + u32(j_in) * step;
+        a0 += x[k];
+        a1 += x[k + 1u];
+        a2 += x[k + 2u];
+        a3 += x[k + 3u];
+        a4 += x[k + 4u];
+      }
+      let j_out = i - radius - 1;
+      if (j_out >= 0) {
+        let k = base + u32(j_out) * step;
+        a0 -= x[k];
+        a1 -= x[k + 1u];
+        a2 -= x[k + 2u];
+        a3 -= x[k + 3u];
+        a4 -= x[k + 4u];
+      }
     }
-    var leave = vec4<f32>(0.0);
-    var leave5 = 0.0;
-    let j_out = i - radius - 1;
-    if (j_out >= 0) {
-      leave = x[base + u32(j_out) * step];
-      leave5 = x5[base + u32(j_out) * step];
-    }
-    acc += enter - leave;
-    acc5 += enter5 - leave5;
-    out[base + u32(i) * step] = acc;
-    out5[base + u32(i) * step] = acc5;
+    let o = base + u32(i) * step;
+    out[o] = a0;
+    out[o + 1u] = a1;
+    out[o + 2u] = a2;
+    out[o + 3u] = a3;
+    out[o + 4u] = a4;
   }
 }

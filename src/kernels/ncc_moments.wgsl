@@ -1,31 +1,58 @@
 // Local NCC, forward pass 1 of 3: the five moments a, b, a^2, b^2 and ab of
-// the two volumes, box-summed along one axis (W) with zero padding.
+// two volumes, box-summed along D with zero padding.
 //
-// Layout: a and b are [N, C, D, H, W] f32, contiguous. The pass sees them as
-// [outer, length, inner] with the summed axis in the middle: for the W axis
-// outer = N*C*D*H, length = W, inner = 1. Outputs have the shape of a:
-//   sums[i]    = vec4(box(a), box(b), box(a*a), box(b*b))[i]
-//   sums_ab[i] = box(a*b)[i]
-// where box(f)[.., x, ..] = sum of f[.., x + j, ..] for |j| <= radius, with
-// f read as 0 outside the volume (a "same" convolution with a ones filter).
+// Layout: a and b are [N, C, D, H, W] f32, contiguous. The output is a quad
+// volume: every row of W voxels is cut into quads = ceil(W / 4) quads of 4
+// consecutive voxels (lanes past W are 0), and each quad stores its five
+// channels as consecutive vec4s:
+//   moments[((row * quads + quad) * 5 + channel)], row = (n * C + c) * D * H
+//     + d * H + h, channels (a, b, a^2, b^2, ab) box-summed along D:
+//   box(f)[d] = sum of f[d + j] for |j| <= radius, f = 0 outside the volume.
 //
-// Sliding window: each invocation covers SEGMENT consecutive positions of one
-// line. It adds the first window directly, then moves one position at a time,
-// adding the sample that enters and subtracting the one that leaves. The
-// restart every SEGMENT positions bounds the rounding error of the running sum
-// (at most 2 * radius + 1 + 2 * (SEGMENT - 1) roundings per output) however
-// long the axis is, while the work per output stays near two samples.
+// Sliding window: each invocation covers SEGMENT consecutive positions along
+// D of one quad column. It adds the first window directly, then moves one
+// position at a time, adding the sample that enters and subtracting the one
+// that leaves. Restarting every SEGMENT positions bounds the rounding error
+// of the running sum (at most 2 * radius + 1 + 2 * (SEGMENT - 1) roundings
+// per output) however long the axis is.
 //
-// Bindings: 1 a (read, f32), 2 b (read, f32), 3 sums (read_write, vec4<f32>),
-//   4 sums_ab (read_write, f32).
-// Uniforms: total = outer * segments * inner invocations; outer, length,
-//   inner as above; segments = ceil(length / SEGMENT); radius = window / 2.
-// Constants: SEGMENT = positions per invocation.
+// Bindings: 1 a (read; f32, or vec4<f32> when W % 4 == 0), 2 b (same type),
+//   3 moments (read_write, vec4<f32>).
+// Uniforms: total = N * C * segments * H * quads invocations; depth,
+//   height, width = D, H, W; quads; segments = ceil(D / SEGMENT);
+//   radius = (window along D - 1) / 2.
+// Constants: SEGMENT = positions per invocation; LOAD_INPUTS = generated
+//   functions load_a(row, quad) and load_b(row, quad) returning a quad (one
+//   vec4 load when W % 4 == 0, else up to 4 f32 loads).
 // Workgroup: WORKGROUP_SIZE x 1 x 1; neighbouring invocations take
-//   neighbouring inner positions. Grid: ceil(total / WORKGROUP_SIZE)
-//   workgroups, folded past 65,535.
+//   neighbouring quads. Grid: ceil(total / WORKGROUP_SIZE) workgroups,
+//   folded past 65,535.
 
 const SEGMENT: u32 = {{SEGMENT}}u;
+
+struct Moments {
+  a: vec4<f32>,
+  b: vec4<f32>,
+  aa: vec4<f32>,
+  bb: vec4<f32>,
+  ab: vec4<f32>,
+}
+
+{{LOAD_INPUTS}}
+
+fn moments_at(row: u32, quad: u32) -> Moments {
+  let va = load_a(row, quad);
+  let vb = load_b(row, quad);
+  return Moments(va, vb, va * va, vb * vb, va * vb);
+}
+
+fn add(x: Moments, y: Moments) -> Moments {
+  return Moments(x.a + y.a, x.b + y.b, x.aa + y.aa, x.bb + y.bb, x.ab + y.ab);
+}
+
+fn subtract(x: Moments, y: Moments) -> Moments {
+  return Moments(x.a - y.a, x.b - y.b, x.aa - y.aa, x.bb - y.bb, x.ab - y.ab);
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -35,51 +62,43 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   if (t >= params.total) {
     return;
   }
-  let q = t % params.inner;
-  let rest = t / params.inner;
+  let quad = t % params.quads;
+  var rest = t / params.quads;
+  let h = rest % params.height;
+  rest = rest / params.height;
   let segment = rest % params.segments;
-  let p = rest / params.segments;
-  let base = p * params.length * params.inner + q;
-  let step = params.inner;
-  let length = i32(params.length);
+  let volume = rest / params.segments;
+  // Row of voxel (volume, d, h) is volume * D * H + d * H + h.
+  let row_first = volume * params.depth * params.height + h;
+  let row_step = params.height;
+  let depth = i32(params.depth);
   let radius = i32(params.radius);
   let first = i32(segment * SEGMENT);
-  let last = min(first + i32(SEGMENT), length);
+  let last = min(first + i32(SEGMENT), depth);
 
-  // The whole window of the first position.
-  var acc = vec4<f32>(0.0);
-  var acc_ab = 0.0;
-  for (var j = max(first - radius, 0); j <= min(first + radius, length - 1); j++) {
-    let va = a[base + u32(j) * step];
-    let vb = b[base + u32(j) * step];
-    acc += vec4<f32>(va, vb, va * va, vb * vb);
-    acc_ab += va * vb;
+  let zero = Moments(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0),
+                     vec4<f32>(0.0));
+  var acc = zero;
+  for (var j = max(first - radius, 0); j <= min(first + radius, depth - 1); j++) {
+    acc = add(acc, moments_at(row_first + u32(j) * row_step, quad));
   }
-  sums[base + u32(first) * step] = acc;
-  sums_ab[base + u32(first) * step] = acc_ab;
-
-  for (var i = first + 1; i < last; i++) {
-    var enter = vec4<f32>(0.0);
-    var enter_ab = 0.0;
-    let j_in = i + radius;
-    if (j_in < length) {
-      let va = a[base + u32(j_in) * step];
-      let vb = b[base + u32(j_in) * step];
-      enter = vec4<f32>(va, vb, va * va, vb * vb);
-      enter_ab = va * vb;
+  for (var i = first; i < last; i++) {
+    if (i > first) {
+      var enter = zero;
+      if (i + radius < depth) {
+        enter = moments_at(row_first + u32(i + radius) * row_step, quad);
+      }
+      var leave = zero;
+      if (i - radius - 1 >= 0) {
+        leave = moments_at(row_first + u32(i - radius - 1) * row_step, quad);
+      }
+      acc = add(acc, subtract(enter, leave));
     }
-    var leave = vec4<f32>(0.0);
-    var leave_ab = 0.0;
-    let j_out = i - radius - 1;
-    if (j_out >= 0) {
-      let va = a[base + u32(j_out) * step];
-      let vb = b[base + u32(j_out) * step];
-      leave = vec4<f32>(va, vb, va * va, vb * vb);
-      leave_ab = va * vb;
-    }
-    acc += enter - leave;
-    acc_ab += enter_ab - leave_ab;
-    sums[base + u32(i) * step] = acc;
-    sums_ab[base + u32(i) * step] = acc_ab;
+    let out = ((row_first + u32(i) * row_step) * params.quads + quad) * 5u;
+    moments[out] = acc.a;
+    moments[out + 1u] = acc.b;
+    moments[out + 2u] = acc.aa;
+    moments[out + 3u] = acc.bb;
+    moments[out + 4u] = acc.ab;
   }
 }

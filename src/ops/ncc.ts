@@ -85,28 +85,19 @@ export function nccLoss(a: Tensor, b: Tensor, options: NccOptions = {}): Tensor 
 
   const needsGrad = isGradEnabled() && (a.requiresGrad || b.requiresGrad);
   const forward = nccForwardKernels(op, a, b, window, epsilon, needsGrad);
-  if (!forward.coefficients || !forward.coefficients5) return forward.loss;
+  if (!forward.coefficients) return forward.loss;
 
   const out = record(
     op,
     forward.loss,
     [a, b],
-    [a, b, forward.coefficients, forward.coefficients5],
-    (grad, [savedA, savedB, coefficients, coefficients5]) => {
-      const [gradA, gradB] = nccBackwardKernels(
-        op,
-        coefficients,
-        coefficients5,
-        savedA,
-        savedB,
-        grad,
-        window,
-      );
+    [a, b, forward.coefficients],
+    (grad, [savedA, savedB, coefficients]) => {
+      const [gradA, gradB] = nccBackwardKernels(op, coefficients, savedA, savedB, grad, window);
       return [a.requiresGrad ? gradA : null, b.requiresGrad ? gradB : null];
     },
   );
-  // The tape holds its own references to the coefficients.
+  // The tape holds its own reference to the coefficients.
   forward.coefficients.dispose();
-  forward.coefficients5.dispose();
   return out;
 }
