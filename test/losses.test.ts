@@ -102,6 +102,11 @@ describe('nccLoss forward', () => {
     // Extents past the 16-position segments exercise the sliding windows'
     // restarts along every axis.
     { name: 'long axes window 5', shape: [1, 1, 37, 20, 35], window: [5, 5, 5] },
+    // W % 4 == 0 takes the variant with vec4 input bindings.
+    { name: 'aligned rows window 5', shape: [1, 2, 6, 7, 12], window: [5, 5, 5] },
+    // A W radius of 5 reaches two quads to each side.
+    { name: 'wide W window 11', shape: [1, 1, 5, 4, 23], window: [3, 1, 11] },
+    { name: 'long aligned axes window 9', shape: [1, 1, 36, 33, 40], window: [9, 9, 9] },
   ];
   for (const c of cases) {
     it(`ncc ${c.name}`, async () => {
@@ -126,10 +131,16 @@ describe('nccLoss forward', () => {
   });
 
   it('ncc identical textured volumes give -1', async () => {
-    for (const window of [3, 9]) {
-      const [, a] = hostAndDevice([1, 2, 11, 9, 13], 5);
-      const loss = await nccLoss(a, a, { window }).item();
-      expect(Math.abs(loss + 1), `window ${window}: loss ${loss}`).toBeLessThanOrEqual(1e-4);
+    for (const shape of [
+      [1, 2, 11, 9, 13],
+      [1, 1, 10, 9, 12],
+    ]) {
+      const [, a] = hostAndDevice(shape, 5);
+      for (const window of [3, 9]) {
+        const loss = await nccLoss(a, a, { window }).item();
+        const what = `[${shape}] window ${window}: loss ${loss}`;
+        expect(Math.abs(loss + 1), what).toBeLessThanOrEqual(1e-4);
+      }
     }
   });
 
@@ -169,6 +180,8 @@ describe('nccLoss backward', () => {
     { name: 'long D', shape: [1, 1, 35, 3, 4], window: [3, 3, 3] },
     { name: 'long H', shape: [1, 1, 3, 35, 4], window: [3, 3, 3] },
     { name: 'long W', shape: [1, 1, 3, 4, 35], window: [3, 3, 3] },
+    { name: 'aligned rows', shape: [1, 1, 4, 5, 8], window: [3, 3, 3] },
+    { name: 'wide W window 11', shape: [1, 1, 3, 3, 16], window: [1, 3, 11] },
   ];
   for (const c of cases) {
     it(`ncc gradients ${c.name}`, async () => {
@@ -239,9 +252,13 @@ describe('nccLoss input checks', () => {
 
 describe('nccLoss determinism', () => {
   it('ncc repeats bit for bit', async () => {
-    const shape = [1, 2, 19, 17, 18];
     const runs: Float32Array[][] = [];
-    for (let run = 0; run < 2; run++) {
+    for (const shape of [
+      [1, 2, 19, 17, 18],
+      [1, 2, 19, 17, 20],
+      [1, 2, 19, 17, 20],
+      [1, 2, 19, 17, 18],
+    ]) {
       const [, a] = hostAndDevice(shape, 11);
       const [, b] = hostAndDevice(shape, 12);
       a.requiresGrad = true;
@@ -251,7 +268,9 @@ describe('nccLoss determinism', () => {
       backward(loss);
       runs.push([value, await a.grad!.toArray(), await b.grad!.toArray()]);
     }
-    runs[0].forEach((values, i) => expect(sameBits(values, runs[1][i]), `output ${i}`).toBe(true));
+    // Runs 0 and 3 repeat the unaligned shape, 1 and 2 the aligned one.
+    runs[0].forEach((values, i) => expect(sameBits(values, runs[3][i]), `output ${i}`).toBe(true));
+    runs[1].forEach((values, i) => expect(sameBits(values, runs[2][i]), `output ${i}`).toBe(true));
   });
 });
 
@@ -261,6 +280,9 @@ describe('smoothnessLoss', () => {
     [2, 2, 4, 3, 2],
     // D past the 32-position segments.
     [1, 1, 70, 3, 4],
+    // W % 4 == 0 (vec4 bindings), with partial tiles along H and W.
+    [1, 3, 6, 9, 16],
+    [1, 2, 5, 8, 12],
   ];
   for (const shape of shapes) {
     it(`smoothness forward [${shape}]`, async () => {
@@ -290,15 +312,17 @@ describe('smoothnessLoss', () => {
 
   it('smoothness repeats bit for bit', async () => {
     const runs: Float32Array[][] = [];
-    for (let run = 0; run < 2; run++) {
-      const [, flow] = hostAndDevice([1, 3, 40, 21, 23], 22);
+    for (const width of [23, 24, 24, 23]) {
+      const [, flow] = hostAndDevice([1, 3, 40, 21, width], 22);
       flow.requiresGrad = true;
       const loss = smoothnessLoss(flow);
       const value = await loss.toArray();
       backward(loss);
       runs.push([value, await flow.grad!.toArray()]);
     }
-    runs[0].forEach((values, i) => expect(sameBits(values, runs[1][i]), `output ${i}`).toBe(true));
+    // Runs 0 and 3 repeat the unaligned width, 1 and 2 the aligned one.
+    runs[0].forEach((values, i) => expect(sameBits(values, runs[3][i]), `output ${i}`).toBe(true));
+    runs[1].forEach((values, i) => expect(sameBits(values, runs[2][i]), `output ${i}`).toBe(true));
   });
 
   it('smoothness axis of extent 1', () => {

@@ -1,51 +1,102 @@
 // Launchers of the smoothness (l2 gradient) loss kernels: smoothness.wgsl
-// (partial sums, then loss_sum's tree) and smoothness_grad.wgsl.
+// (partial sums, then loss_sum's tree) and smoothness_grad.wgsl. Both read
+// the field in quads of 4 voxels (see quad_io.ts).
 
 import { empty, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { sumToScalar } from './loss_sum.js';
+import { quadLoader, quadStorer, volumeType } from './quad_io.js';
 
 /** Positions along D that one invocation walks. */
 export const SMOOTHNESS_SEGMENT = 32;
+
+/**
+ * Tile of rows x quads that one invocation walks along D. Larger tiles
+ * share more neighbour loads (per quad and step, the forward pass loads
+ * 1 + 1 / rows + 1 / quads quads) at the cost of registers.
+ */
+export const smoothnessOptions = { tileRows: 4, tileQuads: 2 };
 
 const GEOMETRY = [
   ['total', 'u32'],
   ['depth', 'u32'],
   ['height', 'u32'],
   ['width', 'u32'],
+  ['quads', 'u32'],
   ['segments', 'u32'],
+  ['tiles_h', 'u32'],
+  ['tiles_q', 'u32'],
 ] as const;
 
-const FORWARD_SPEC: KernelSpec = {
-  name: 'smoothness',
-  uniforms: GEOMETRY,
-  bindings: [
-    { name: 'flow', access: 'read' },
-    { name: 'partials', access: 'read_write', type: 'vec4<f32>' },
-  ],
-  constants: { SEGMENT: SMOOTHNESS_SEGMENT },
-};
+const specs = new Map<string, KernelSpec>();
 
-const GRAD_SPEC: KernelSpec = {
-  name: 'smoothness_grad',
-  uniforms: [
-    ...GEOMETRY,
-    ['weight_d', 'f32'],
-    ['weight_h', 'f32'],
-    ['weight_w', 'f32'],
-  ],
-  bindings: [
-    { name: 'flow', access: 'read' },
-    { name: 'upstream', access: 'read' },
-    { name: 'grad', access: 'read_write' },
-  ],
-  constants: { SEGMENT: SMOOTHNESS_SEGMENT },
-};
+function tileConstants() {
+  return {
+    SEGMENT: SMOOTHNESS_SEGMENT,
+    TILE_H: smoothnessOptions.tileRows,
+    TILE_Q: smoothnessOptions.tileQuads,
+  };
+}
+
+function forwardSpec(aligned: boolean): KernelSpec {
+  const constants = { ...tileConstants(), LOAD_FLOW: quadLoader('load_flow', 'flow', aligned) };
+  const key = `forward ${JSON.stringify(constants)}`;
+  let spec = specs.get(key);
+  if (!spec) {
+    spec = {
+      name: 'smoothness',
+      uniforms: GEOMETRY,
+      bindings: [
+        { name: 'flow', access: 'read', type: volumeType(aligned) },
+        { name: 'partials', access: 'read_write', type: 'vec4<f32>' },
+      ],
+      constants,
+    };
+    specs.set(key, spec);
+  }
+  return spec;
+}
+
+function gradSpec(aligned: boolean): KernelSpec {
+  const quadIo = [
+    quadLoader('load_flow', 'flow', aligned),
+    quadStorer('store_grad', 'grad', aligned),
+  ].join('\n\n');
+  const constants = { ...tileConstants(), QUAD_IO: quadIo };
+  const key = `grad ${JSON.stringify(constants)}`;
+  let spec = specs.get(key);
+  if (!spec) {
+    spec = {
+      name: 'smoothness_grad',
+      uniforms: [...GEOMETRY, ['weight_d', 'f32'], ['weight_h', 'f32'], ['weight_w', 'f32']],
+      bindings: [
+        { name: 'flow', access: 'read', type: volumeType(aligned) },
+        { name: 'upstream', access: 'read' },
+        { name: 'grad', access: 'read_write', type: volumeType(aligned) },
+      ],
+      constants,
+    };
+    specs.set(key, spec);
+  }
+  return spec;
+}
 
 function geometry(shape: readonly number[]) {
   const [n, c, d, h, w] = shape;
+  const quads = Math.ceil(w / 4);
   const segments = Math.ceil(d / SMOOTHNESS_SEGMENT);
-  return { total: n * c * segments * h * w, depth: d, height: h, width: w, segments };
+  const tilesH = Math.ceil(h / smoothnessOptions.tileRows);
+  const tilesQ = Math.ceil(quads / smoothnessOptions.tileQuads);
+  return {
+    total: n * c * segments * tilesH * tilesQ,
+    depth: d,
+    height: h,
+    width: w,
+    quads,
+    segments,
+    tiles_h: tilesH,
+    tiles_q: tilesQ,
+  };
 }
 
 /**
@@ -66,14 +117,15 @@ export function axisWeights(shape: readonly number[]): [number, number, number] 
 export function smoothnessForwardKernel(op: string, flow: Tensor): Tensor {
   const uniforms = geometry(flow.shape);
   const partials = empty([uniforms.total, 4], op);
-  launch(FORWARD_SPEC, {
+  const spec = forwardSpec(uniforms.width % 4 === 0);
+  launch(spec, {
     label: op,
     uniforms,
     buffers: [
       { buffer: flow.buffer(op), bytes: flow.bytes },
       { buffer: partials.buffer(op), bytes: partials.bytes },
     ],
-    workgroups: workgroupsFor(FORWARD_SPEC, uniforms.total),
+    workgroups: workgroupsFor(spec, uniforms.total),
   });
   const [wd, wh, ww] = axisWeights(flow.shape);
   const loss = sumToScalar(op, partials, uniforms.total, [wd, wh, ww, 0]);
@@ -86,7 +138,8 @@ export function smoothnessBackwardKernel(op: string, flow: Tensor, upstream: Ten
   const uniforms = geometry(flow.shape);
   const [wd, wh, ww] = axisWeights(flow.shape);
   const grad = empty(flow.shape, op);
-  launch(GRAD_SPEC, {
+  const spec = gradSpec(uniforms.width % 4 === 0);
+  launch(spec, {
     label: `${op} gradient`,
     uniforms: { ...uniforms, weight_d: 2 * wd, weight_h: 2 * wh, weight_w: 2 * ww },
     buffers: [
@@ -94,7 +147,7 @@ export function smoothnessBackwardKernel(op: string, flow: Tensor, upstream: Ten
       { buffer: upstream.buffer(op), bytes: upstream.bytes },
       { buffer: grad.buffer(op), bytes: grad.bytes },
     ],
-    workgroups: workgroupsFor(GRAD_SPEC, uniforms.total),
+    workgroups: workgroupsFor(spec, uniforms.total),
   });
   return grad;
 }
