@@ -208,8 +208,8 @@ export interface WarpGradients {
 }
 
 /**
- * Gradients of the trilinear warp to the image and to the flow from the
- * upstream gradient `g`; each is computed only when requested.
+ * Computes the gradients of the trilinear warp to the image and to the
+ * flow from the upstream gradient `g`, each only when requested.
  */
 export function warpBackward(
   op: string,
@@ -240,7 +240,10 @@ export function warpBackward(
         ? { buffer: scatter.maxBits.buffer(op), bytes: 4 }
         : { buffer: g.buffer(op), bytes: 4 },
       scatter
-        ? { buffer: scatter.accumulator.buffer(op), bytes: scatter.accumulator.bytes }
+        ? {
+            buffer: scatter.accumulator.buffer(op),
+            bytes: scatter.accumulator.bytes,
+          }
         : placeholder,
       flowGrad
         ? { buffer: flowGrad.buffer(op), bytes: flowGrad.bytes }

@@ -24,14 +24,14 @@
 //
 // Scale: max_bits[0] holds the f32 bits of M = max|g| (from
 //   warp_scatter_init.wgsl) with biased exponent e, so 2^(e - 127) <= M <
-//   2^(e - 126). A
-//   contribution v becomes round(v * 2^shift) with shift = 156 - e, so
-//   |v| * 2^shift < 2^30 (at most 2^30 - 64 after rounding to f32). The scale is a power of two, so multiplying by
-//   it is exact. It is applied to g once per voxel and channel, as two
-//   factors 2^(shift / 2) and 2^(shift - shift / 2), because 2^shift
-//   itself may not fit in an f32 (shift ranges from -98 to 156). A
-//   product that loses bits in the first factor (a subnormal) is below
-//   half a grid step, so it rounds to 0 either way.
+//   2^(e - 126). A contribution v becomes round(v * 2^shift) with
+//   shift = 156 - e, so |v| * 2^shift < 2^30 (at most 2^30 - 64 after
+//   rounding to f32). The scale is a power of two, so multiplying by it is
+//   exact. It is applied to g once per voxel and channel, as two factors
+//   2^(shift / 2) and 2^(shift - shift / 2), because 2^shift itself may not
+//   fit in an f32 (shift ranges from -98 to 156). A product that loses bits
+//   in the first factor (a subnormal) is below half a grid step, so it
+//   rounds to 0 either way.
 // Error: rounding to the fixed-point grid (step 2^-shift <= 2^-29 * M)
 //   changes each value sent by at most 2^-30 * M, so an element that
 //   receives k contributions is off by at most k * 2^-30 * M, on top of the
