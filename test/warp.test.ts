@@ -430,21 +430,28 @@ describe('warp image gradient scatter', () => {
     expectClose(flowGrad, ref.flow.data, 1e-5, 1e-6, 'flow gradient');
   });
 
-  it('warp gradients match the float64 scatter', async () => {
-    const shape: Shape5 = [2, 3, 5, 4, 11];
-    const imageData = randomValues(shape, 27);
-    const flowData = randomFlow(flowShape(shape), 28, 2);
-    const gData = randomValues(shape, 29);
-    const [, imageGrad, flowGrad] = await gradients(
-      imageData,
-      flowData,
-      gData,
-      shape,
-    );
-    const ref = backwardRef(imageData, flowData, gData, shape);
-    expectClose(imageGrad, ref.image.data, 1e-5, 1e-6, 'image gradient');
-    expectClose(flowGrad, ref.flow.data, 1e-5, 1e-6, 'flow gradient');
-  });
+  const scatterShapes: Shape5[] = [
+    [2, 3, 5, 4, 11],
+    [1, 2, 1, 3, 1],
+    [1, 1, 4, 1, 9],
+  ];
+  for (const shape of scatterShapes) {
+    const name = shape.join('x');
+    it(`warp gradients match float64 ${name}`, async () => {
+      const imageData = randomValues(shape, 27);
+      const flowData = randomFlow(flowShape(shape), 28, 2);
+      const gData = randomValues(shape, 29);
+      const [, imageGrad, flowGrad] = await gradients(
+        imageData,
+        flowData,
+        gData,
+        shape,
+      );
+      const ref = backwardRef(imageData, flowData, gData, shape);
+      expectClose(imageGrad, ref.image.data, 1e-5, 1e-6, 'image gradient');
+      expectClose(flowGrad, ref.flow.data, 1e-5, 1e-6, 'flow gradient');
+    });
+  }
 });
 
 /** Smallest distance of the integration's sample points to an integer. */
