@@ -373,6 +373,16 @@ describe('diceLoss', () => {
     });
   }
 
+  it('dice forward aligned rows', async () => {
+    // D * H * W % 4 == 0 takes the vec4 variant; 180 quads span 12 chunks.
+    const aligned = [1, 3, 8, 9, 10];
+    const p = softmaxValues(aligned, 37);
+    const t = softmaxValues(aligned, 38);
+    const loss = diceLoss(tensor(Float32Array.from(p), aligned), tensor(Float32Array.from(t), aligned));
+    const ref = diceLossRef(ndarrayOf(p, aligned), ndarrayOf(t, aligned));
+    expectClose([await loss.item()], ref.data, 1e-5, 1e-6);
+  });
+
   it('dice class empty in both inputs is finite', async () => {
     // Class 2 of sample 0 has no probability and no target voxel.
     const p = probs.slice();

@@ -1,27 +1,46 @@
 // Launchers of the soft Dice kernels: dice_sums, then loss_sum's tree and
-// dice_finish forward; dice_grad backward.
+// dice_finish forward; dice_grad backward. Each (sample, class) row of
+// D * H * W voxels is read in quads of 4 voxels (see quad_io.ts).
 
 import { empty, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { sumRowsVec4 } from './loss_sum.js';
+import { quadLoader, quadStorer, volumeType } from './quad_io.js';
 
-/** Voxels per invocation of dice_sums. */
-export const DICE_CHUNK = 64;
+/** Quads (4 voxels) per invocation of dice_sums. */
+export const DICE_CHUNK = 16;
 
-const SUMS_SPEC: KernelSpec = {
-  name: 'dice_sums',
-  uniforms: [
-    ['total', 'u32'],
-    ['voxels', 'u32'],
-    ['chunks', 'u32'],
-  ],
-  bindings: [
-    { name: 'probs', access: 'read' },
-    { name: 'truth', access: 'read' },
-    { name: 'partials', access: 'read_write', type: 'vec4<f32>' },
-  ],
-  constants: { CHUNK: DICE_CHUNK },
-};
+const specs = new Map<string, KernelSpec>();
+
+function sumsSpec(aligned: boolean): KernelSpec {
+  const key = `sums ${aligned}`;
+  let spec = specs.get(key);
+  if (!spec) {
+    spec = {
+      name: 'dice_sums',
+      uniforms: [
+        ['total', 'u32'],
+        ['width', 'u32'],
+        ['quads', 'u32'],
+        ['chunks', 'u32'],
+      ],
+      bindings: [
+        { name: 'probs', access: 'read', type: volumeType(aligned) },
+        { name: 'truth', access: 'read', type: volumeType(aligned) },
+        { name: 'partials', access: 'read_write', type: 'vec4<f32>' },
+      ],
+      constants: {
+        CHUNK: DICE_CHUNK,
+        LOAD_INPUTS: [
+          quadLoader('load_probs', 'probs', aligned),
+          quadLoader('load_truth', 'truth', aligned),
+        ].join('\n\n'),
+      },
+    };
+    specs.set(key, spec);
+  }
+  return spec;
+}
 
 const FINISH_SPEC: KernelSpec = {
   name: 'dice_finish',
@@ -40,22 +59,39 @@ const FINISH_SPEC: KernelSpec = {
   workgroupSize: 1,
 };
 
-const GRAD_SPEC: KernelSpec = {
-  name: 'dice_grad',
-  uniforms: [
-    ['size', 'u32'],
-    ['voxels', 'u32'],
-    ['scale', 'f32'],
-  ],
-  bindings: [
-    { name: 'probs', access: 'read' },
-    { name: 'truth', access: 'read' },
-    { name: 'coefficients', access: 'read', type: 'vec4<f32>' },
-    { name: 'upstream', access: 'read' },
-    { name: 'grad_probs', access: 'read_write' },
-    { name: 'grad_truth', access: 'read_write' },
-  ],
-};
+function gradSpec(aligned: boolean): KernelSpec {
+  const key = `grad ${aligned}`;
+  let spec = specs.get(key);
+  if (!spec) {
+    spec = {
+      name: 'dice_grad',
+      uniforms: [
+        ['total', 'u32'],
+        ['width', 'u32'],
+        ['quads', 'u32'],
+        ['scale', 'f32'],
+      ],
+      bindings: [
+        { name: 'probs', access: 'read', type: volumeType(aligned) },
+        { name: 'truth', access: 'read', type: volumeType(aligned) },
+        { name: 'coefficients', access: 'read', type: 'vec4<f32>' },
+        { name: 'upstream', access: 'read' },
+        { name: 'grad_probs', access: 'read_write', type: volumeType(aligned) },
+        { name: 'grad_truth', access: 'read_write', type: volumeType(aligned) },
+      ],
+      constants: {
+        QUAD_IO: [
+          quadLoader('load_probs', 'probs', aligned),
+          quadLoader('load_truth', 'truth', aligned),
+          quadStorer('store_grad_probs', 'grad_probs', aligned),
+          quadStorer('store_grad_truth', 'grad_truth', aligned),
+        ].join('\n\n'),
+      },
+    };
+    specs.set(key, spec);
+  }
+  return spec;
+}
 
 function binding(t: Tensor, op: string) {
   return { buffer: t.buffer(op), bytes: t.bytes };
@@ -78,14 +114,16 @@ export function diceForwardKernels(
 ): DiceForward {
   const [n, k] = probs.shape;
   const rows = n * k;
-  const voxels = probs.size / rows;
-  const chunks = Math.ceil(voxels / DICE_CHUNK);
+  const width = probs.size / rows;
+  const quads = Math.ceil(width / 4);
+  const chunks = Math.ceil(quads / DICE_CHUNK);
   const partials = empty([rows, chunks, 4], op);
-  launch(SUMS_SPEC, {
+  const spec = sumsSpec(width % 4 === 0);
+  launch(spec, {
     label: `${op} sums`,
-    uniforms: { total: rows * chunks, voxels, chunks },
+    uniforms: { total: rows * chunks, width, quads, chunks },
     buffers: [binding(probs, op), binding(target, op), binding(partials, op)],
-    workgroups: workgroupsFor(SUMS_SPEC, rows * chunks),
+    workgroups: workgroupsFor(spec, rows * chunks),
   });
   const sums = sumRowsVec4(op, partials, rows, chunks);
   partials.dispose();
@@ -118,15 +156,15 @@ export function diceBackwardKernel(
   firstClass: number,
 ): [Tensor, Tensor] {
   const [n, k] = probs.shape;
+  const rows = n * k;
+  const width = probs.size / rows;
+  const quads = Math.ceil(width / 4);
   const gradProbs = empty(probs.shape, op);
   const gradTarget = empty(target.shape, op);
-  launch(GRAD_SPEC, {
+  const spec = gradSpec(width % 4 === 0);
+  launch(spec, {
     label: `${op} gradient`,
-    uniforms: {
-      size: probs.size,
-      voxels: probs.size / (n * k),
-      scale: -1 / (n * (k - firstClass)),
-    },
+    uniforms: { total: rows * quads, width, quads, scale: -1 / (n * (k - firstClass)) },
     buffers: [
       binding(probs, op),
       binding(target, op),
@@ -135,7 +173,7 @@ export function diceBackwardKernel(
       binding(gradProbs, op),
       binding(gradTarget, op),
     ],
-    workgroups: workgroupsFor(GRAD_SPEC, probs.size),
+    workgroups: workgroupsFor(spec, rows * quads),
   });
   return [gradProbs, gradTarget];
 }
