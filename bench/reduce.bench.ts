@@ -1,8 +1,8 @@
 // Microbenchmarks of the reductions, softmax and layout copies.
+// Run them with `npx tsx bench/reduce.bench.ts`.
 //
-// Run: npx tsx bench/reduce.bench.ts
 // Each task records its kernels and waits for the device (sync), so a
-// timing covers the GPU work, not only the recording.
+// timing covers the GPU work and not only the recording.
 
 import { Bench } from 'tinybench';
 import { randn, ready, sync, tidy, type Tensor } from '../src/index.js';
@@ -20,8 +20,13 @@ const scores = randn([1, 36, 48, 48, 48], 3);
 const features = randn([2, 16, 32, 32, 32], 4);
 await sync();
 
+// Disposing the result inside the task lets the pool hand its buffer to the
+// next iteration, as in a training loop; a fresh buffer each time would add
+// page faults and zero filling to every timing.
 async function timed(run: () => Tensor): Promise<void> {
-  tidy(run);
+  tidy(() => {
+    run().dispose();
+  });
   await sync();
 }
 

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   broadcastTo,
   concat,
@@ -22,6 +22,7 @@ import {
   permuteRef,
   sliceRef,
 } from '../src/reference/layout.js';
+import { runOptions } from '../src/kernels/runs.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import { device, hostAndDevice } from './helpers.js';
 
@@ -267,6 +268,63 @@ describe('concat, indexSelect and broadcastTo', () => {
       'unsqueeze: axis 4 is out of range for shape [1,3,1]',
     );
     x.dispose();
+  });
+});
+
+describe('run lengths', () => {
+  afterEach(() => {
+    runOptions.elementsPerInvocation = 'auto';
+  });
+
+  for (const run of [1, 3, 64]) {
+    it(`copies with runs of ${run} element(s)`, async () => {
+      runOptions.elementsPerInvocation = run;
+      const [host, x] = hostAndDevice([3, 5, 7], 50);
+      await expectExact(
+        permute(x, [2, 0, 1]),
+        permuteRef(host, [2, 0, 1]),
+        'permute',
+      );
+      await expectExact(
+        slice(x, [1, 1, 2], [3, 4, 7]),
+        sliceRef(host, [1, 1, 2], [3, 4, 7]),
+        'slice',
+      );
+      const pads = [
+        [1, -1],
+        [0, 2],
+        [-2, 3],
+      ];
+      await expectExact(pad(x, pads, 2), padRef(host, pads, 2), 'pad');
+      await expectExact(
+        concat([x, x], 2),
+        concatRef([host, host], 2),
+        'concat',
+      );
+      await expectExact(
+        indexSelect(x, 2, [6, 0, 3]),
+        indexSelectRef(host, 2, [6, 0, 3]),
+        'indexSelect',
+      );
+      const [row, r] = hostAndDevice([5, 1], 51);
+      await expectExact(
+        broadcastTo(r, [3, 5, 7]),
+        broadcastToRef(row, [3, 5, 7]),
+        'broadcastTo',
+      );
+      x.dispose();
+      r.dispose();
+    });
+  }
+
+  it('indexSelect gradient with runs of 3', async () => {
+    runOptions.elementsPerInvocation = 3;
+    const result = await gradCheck(
+      (x) => indexSelect(x, 1, [2, 0, 2]),
+      (x) => indexSelectRef(x, 1, [2, 0, 2]),
+      [{ shape: [2, 3, 5], seed: 52 }],
+    );
+    expect(result.ok, result.report).toBe(true);
   });
 });
 

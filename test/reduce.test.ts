@@ -12,6 +12,7 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { reduceOptions } from '../src/kernels/reduce.js';
+import { runOptions } from '../src/kernels/runs.js';
 import {
   argReduceRef,
   reduceRef,
@@ -24,7 +25,10 @@ import { device, expectClose, hostAndDevice } from './helpers.js';
 beforeAll(device);
 
 const defaults = { ...reduceOptions };
-afterEach(() => Object.assign(reduceOptions, defaults));
+afterEach(() => {
+  Object.assign(reduceOptions, defaults);
+  runOptions.elementsPerInvocation = 'auto';
+});
 
 type DeviceReduce = (
   x: Tensor,
@@ -114,6 +118,21 @@ describe('reductions forward', () => {
         await checkReduction(kind, [5, 4099], undefined, true, 8);
         await checkReduction(kind, [4, 37], -1, false, 9);
       }
+    });
+  }
+
+  for (const elements of [1, 16]) {
+    it(`${elements} element(s) per invocation`, async () => {
+      runOptions.elementsPerInvocation = elements;
+      await checkReduction('sum', [4, 3, 37], [0, 2], false, 24);
+      await checkReduction('mean', [37, 3], 1, true, 25);
+      await checkReduction('max', [5, 4099], undefined, false, 26);
+      await checkReduction('min', [2, 3, 1], 1, false, 27);
+      const [host, x] = hostAndDevice([3, 5, 7], 28);
+      const ref = argReduceRef(host, 1, false, 'argmax');
+      const got = Array.from(await argmax(x, 1).toArray());
+      expect(got).toEqual(Array.from(ref.data));
+      x.dispose();
     });
   }
 

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gradCheck, logSoftmax, softmax, tensor } from '../src/index.js';
+import { runOptions } from '../src/kernels/runs.js';
 import { softmaxRef } from '../src/reference/reduce.js';
 import { device, expectClose, hostAndDevice } from './helpers.js';
 
@@ -46,6 +47,18 @@ describe('softmax forward', () => {
       x.dispose();
     });
   }
+
+  it('softmax with 1 and 7 positions per invocation', async () => {
+    for (const elements of [1, 7]) {
+      runOptions.elementsPerInvocation = elements;
+      const [host, x] = hostAndDevice([2, 3, 5, 7], 12);
+      const ref = softmaxRef(host, 1);
+      const what = `softmax, ${elements} per invocation`;
+      expectClose(await softmax(x, 1).toArray(), ref.data, 1e-5, 1e-6, what);
+      x.dispose();
+    }
+    runOptions.elementsPerInvocation = 'auto';
+  });
 
   it('softmax over channels sums to one', async () => {
     const shape = [1, 36, 5, 6, 7];

@@ -5,6 +5,7 @@
 import { empty, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { reduceOptions } from './reduce.js';
+import { outputsPerInvocation } from './runs.js';
 
 const specs = new Map<string, KernelSpec>();
 
@@ -20,6 +21,7 @@ function argSpec(kind: 'argmax' | 'argmin'): KernelSpec {
         ['chunks', 'u32'],
         ['chunk_size', 'u32'],
         ['has_indices', 'u32'],
+        ['per_invocation', 'u32'],
       ],
       bindings: [
         { name: 'x', access: 'read' },
@@ -60,15 +62,18 @@ export function argReduceKernel(
     const nextValues = empty([outer, chunks, inner], op);
     const nextIndices = empty(last ? shape : [outer, chunks, inner], op);
     const indexSource = indices ?? values;
+    const perInvocation = outputsPerInvocation(chunkSize);
+    const outputs = outer * chunks * inner;
     launch(spec, {
       label: op,
       uniforms: {
-        size: outer * chunks * inner,
+        size: outputs,
         axis_size: size,
         inner,
         chunks,
         chunk_size: chunkSize,
         has_indices: indices ? 1 : 0,
+        per_invocation: perInvocation,
       },
       buffers: [
         { buffer: values.buffer(op), bytes: outer * size * inner * 4 },
@@ -76,7 +81,7 @@ export function argReduceKernel(
         { buffer: nextValues.buffer(op), bytes: nextValues.bytes },
         { buffer: nextIndices.buffer(op), bytes: nextIndices.bytes },
       ],
-      workgroups: workgroupsFor(spec, outer * chunks * inner),
+      workgroups: workgroupsFor(spec, Math.ceil(outputs / perInvocation)),
     });
     if (values !== x) values.dispose();
     indices?.dispose();

@@ -11,11 +11,13 @@
 //   has_indices is 0), 3 values (read_write, f32), 4 indices (read_write,
 //   f32 holding whole numbers).
 // Uniforms: size = outer * chunks * inner; axis_size; inner; chunks;
-//   chunk_size; has_indices = 1 when indices_in holds the indices of x.
+//   chunk_size; has_indices = 1 when indices_in holds the indices of x;
+//   per_invocation = consecutive outputs each invocation computes.
 // Constants: {{BETTER}} is true when v should replace best ('v > best' for
 //   argmax, 'v < best' for argmin).
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output element.
-// Grid: ceil(size / WORKGROUP_SIZE), folded into 2D or 3D past 65,535.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, per_invocation outputs per invocation.
+// Grid: ceil(size / (per_invocation * WORKGROUP_SIZE)), folded into 2D or
+//   3D past 65,535.
 
 fn index_at(position: u32, along: u32) -> f32 {
   if (params.has_indices == 1u) {
@@ -24,14 +26,8 @@ fn index_at(position: u32, along: u32) -> f32 {
   return f32(along);
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.size) {
-    return;
-  }
+// Scans one piece for output o = (outer * chunks + c) * inner + i.
+fn scan_piece(o: u32) {
   let i = o % params.inner;
   let rest = o / params.inner;
   let c = rest % params.chunks;
@@ -52,4 +48,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   }
   values[o] = best;
   indices[o] = best_index;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let first = global_index(wid, nwg, lid) * params.per_invocation;
+  let last = min(first + params.per_invocation, params.size);
+  for (var o = first; o < last; o++) {
+    scan_piece(o);
+  }
 }

@@ -8,22 +8,35 @@
 //   outer index (its axis length times the inner size); whole_row = the
 //   same for the whole; offset = elements before the part in a whole row.
 // Constants: {{SCATTER}} is 'true' to write x (the part) into out (the
-//   whole), 'false' to read x (the whole) into out (the part).
-// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / WORKGROUP_SIZE)
-//   workgroups, folded into 2D or 3D past 65,535.
+//   whole), 'false' to read x (the whole) into out (the part). {{RUN}} =
+//   consecutive elements of the part per invocation (see expand.wgsl).
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / (RUN *
+//   WORKGROUP_SIZE)) workgroups, folded into 2D or 3D past 65,535.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = global_index(wid, nwg, lid);
-  if (i >= params.size) {
+  let first = global_index(wid, nwg, lid) * {{RUN}}u;
+  if (first >= params.size) {
     return;
   }
-  let j = (i / params.part_row) * params.whole_row + params.offset + i % params.part_row;
-  if ({{SCATTER}}) {
-    out[j] = x[i];
-  } else {
-    out[i] = x[j];
+  let last = min(first + {{RUN}}u, params.size);
+  var i = first;
+  loop {
+    let column = i % params.part_row;
+    let j = (i / params.part_row) * params.whole_row + params.offset + column;
+    let steps = min(last - i, params.part_row - column);
+    for (var k = 0u; k < steps; k++) {
+      if ({{SCATTER}}) {
+        out[j + k] = x[i + k];
+      } else {
+        out[i + k] = x[j + k];
+      }
+    }
+    i += steps;
+    if (i >= last) {
+      break;
+    }
   }
 }

@@ -8,25 +8,40 @@
 //   3 out (read_write, f32).
 // Uniforms: size = elements of out; axis_size; count = number of indices;
 //   inner; invalid = value written for a bad index.
-// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / WORKGROUP_SIZE)
-//   workgroups, folded into 2D or 3D past 65,535.
+// Constants: {{RUN}} = consecutive elements of out per invocation (see
+//   expand.wgsl).
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / (RUN *
+//   WORKGROUP_SIZE)) workgroups, folded into 2D or 3D past 65,535.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.size) {
+  let first = global_index(wid, nwg, lid) * {{RUN}}u;
+  if (first >= params.size) {
     return;
   }
-  let i = o % params.inner;
-  let rest = o / params.inner;
-  let j = rest % params.count;
-  let outer = rest / params.count;
-  let index = indices[j];
-  if (!(index >= 0.0 && index < f32(params.axis_size) && floor(index) == index)) {
-    out[o] = params.invalid;
-    return;
+  let last = min(first + {{RUN}}u, params.size);
+  var o = first;
+  loop {
+    let i = o % params.inner;
+    let rest = o / params.inner;
+    let j = rest % params.count;
+    let outer = rest / params.count;
+    let steps = min(last - o, params.inner - i);
+    let index = indices[j];
+    let valid = index >= 0.0 && index < f32(params.axis_size) && floor(index) == index;
+    let base = (outer * params.axis_size + u32(max(index, 0.0))) * params.inner + i;
+    for (var k = 0u; k < steps; k++) {
+      if (valid) {
+        out[o + k] = x[base + k];
+      } else {
+        out[o + k] = params.invalid;
+      }
+    }
+    o += steps;
+    if (o >= last) {
+      break;
+    }
   }
-  out[o] = x[(outer * params.axis_size + u32(index)) * params.inner + i];
 }

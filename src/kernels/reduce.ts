@@ -15,10 +15,10 @@
 // and fixes the order of every addition, so results are bitwise
 // reproducible on one adapter. No atomics are used.
 
-import { deviceInfo } from '../device.js';
 import { empty, type Tensor } from '../tensor.js';
 import { contiguousStrides } from '../ops/shape.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
+import { isCpuAdapter, outputsPerInvocation } from './runs.js';
 
 export type ReduceKind = 'sum' | 'max' | 'min';
 
@@ -49,6 +49,7 @@ const ROW_UNIFORMS: KernelSpec['uniforms'] = [
   ['chunks', 'u32'],
   ['chunk_size', 'u32'],
   ['scale', 'f32'],
+  ['per_invocation', 'u32'],
 ];
 
 const STRIDED_UNIFORMS: KernelSpec['uniforms'] = [
@@ -59,6 +60,7 @@ const STRIDED_UNIFORMS: KernelSpec['uniforms'] = [
   ['out_rank', 'u32'],
   ['red_rank', 'u32'],
   ['scale', 'f32'],
+  ['per_invocation', 'u32'],
   ['out_shape', 'vec4u*2'],
   ['out_strides', 'vec4u*2'],
   ['red_shape', 'vec4u*2'],
@@ -97,9 +99,7 @@ function reduceSpec(
 }
 
 function useInterleavedRows(): boolean {
-  if (reduceOptions.rowLayout === 'auto') {
-    return !deviceInfo().isFallbackAdapter;
-  }
+  if (reduceOptions.rowLayout === 'auto') return !isCpuAdapter();
   return reduceOptions.rowLayout === 'interleaved';
 }
 
@@ -155,6 +155,7 @@ function reduceRows(
     const { chunkSize, chunks } = split(size);
     const last = chunks === 1;
     const out = empty(last ? shape : [rows, chunks], op);
+    const perInvocation = outputsPerInvocation(chunkSize);
     launch(spec, {
       label: op,
       uniforms: {
@@ -163,12 +164,13 @@ function reduceRows(
         chunks,
         chunk_size: chunkSize,
         scale: last ? scale : 1,
+        per_invocation: perInvocation,
       },
       buffers: [
         { buffer: input.buffer(op), bytes: rows * size * 4 },
         { buffer: out.buffer(op), bytes: out.bytes },
       ],
-      workgroups: workgroupsFor(spec, rows * chunks),
+      workgroups: workgroupsFor(spec, Math.ceil(rows * chunks / perInvocation)),
     });
     if (input !== x) input.dispose();
     if (last) return out;
@@ -192,6 +194,8 @@ function stridedPass(
   const { chunkSize, chunks } = split(redSize);
   const last = chunks === 1;
   const out = empty(last && shape ? shape : [chunks, outSize], op);
+  const perInvocation = outputsPerInvocation(chunkSize);
+  const outputs = chunks * outSize;
   launch(spec, {
     label: op,
     uniforms: {
@@ -202,6 +206,7 @@ function stridedPass(
       out_rank: kept.shape.length,
       red_rank: reduced.shape.length,
       scale: last ? scale : 1,
+      per_invocation: perInvocation,
       out_shape: kept.shape,
       out_strides: kept.strides,
       red_shape: reduced.shape,
@@ -211,7 +216,7 @@ function stridedPass(
       { buffer: x.buffer(op), bytes: x.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
-    workgroups: workgroupsFor(spec, chunks * outSize),
+    workgroups: workgroupsFor(spec, Math.ceil(outputs / perInvocation)),
   });
   return { out, chunks };
 }
@@ -332,15 +337,23 @@ function scaledCopy(
   scale: number,
 ): Tensor {
   const out = empty(shape, op);
+  const perInvocation = outputsPerInvocation(1);
   // A row reduction over rows of one element is a scaled copy.
   launch(COPY_SPEC, {
     label: op,
-    uniforms: { rows: x.size, row_size: 1, chunks: 1, chunk_size: 1, scale },
+    uniforms: {
+      rows: x.size,
+      row_size: 1,
+      chunks: 1,
+      chunk_size: 1,
+      scale,
+      per_invocation: perInvocation,
+    },
     buffers: [
       { buffer: x.buffer(op), bytes: x.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
-    workgroups: workgroupsFor(COPY_SPEC, x.size),
+    workgroups: workgroupsFor(COPY_SPEC, Math.ceil(x.size / perInvocation)),
   });
   return out;
 }

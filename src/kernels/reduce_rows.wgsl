@@ -8,7 +8,9 @@
 // Bindings: 1 x (read, f32), 2 out (read_write, f32).
 // Uniforms: rows; row_size = elements per row; chunks = pieces per row;
 //   chunk_size = elements per piece (blocked layout only); scale = factor
-//   applied to every output (1 / count on the last pass of a mean, else 1).
+//   applied to every output (1 / count on the last pass of a mean, else 1);
+//   per_invocation = consecutive outputs each invocation computes (more
+//   than 1 on CPU adapters when pieces are short, see kernels/runs.ts).
 // Constants: {{COMBINE}} combines acc and v; {{IDENTITY}} starts the three
 //   extra accumulators ('0.0' for a sum, 'first' for max and min, whose
 //   identity is an infinity that WGSL cannot write as a literal);
@@ -17,21 +19,16 @@
 //   adapters whose SIMD lanes are invocations; 'true' reads c, c + chunks,
 //   c + 2 * chunks, ..., so neighbouring invocations read neighbouring
 //   addresses (coalesced loads on a GPU).
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output element.
-// Grid: ceil(rows * chunks / WORKGROUP_SIZE), folded into 2D or 3D past 65,535.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, per_invocation outputs per invocation.
+// Grid: ceil(rows * chunks / (per_invocation * WORKGROUP_SIZE)), folded
+//   into 2D or 3D past 65,535.
 
 fn combine(acc: f32, v: f32) -> f32 {
   return {{COMBINE}};
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.rows * params.chunks) {
-    return;
-  }
+// Combines piece c of row `row`, for output o = row * chunks + c.
+fn reduce_output(o: u32) -> f32 {
   let row = o / params.chunks;
   let c = o % params.chunks;
   var start: u32;
@@ -63,5 +60,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   for (; k < count; k++) {
     a0 = combine(a0, x[start + k * step]);
   }
-  out[o] = combine(combine(a0, a1), combine(a2, a3)) * params.scale;
+  return combine(combine(a0, a1), combine(a2, a3));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let first = global_index(wid, nwg, lid) * params.per_invocation;
+  let last = min(first + params.per_invocation, params.rows * params.chunks);
+  for (var o = first; o < last; o++) {
+    out[o] = reduce_output(o) * params.scale;
+  }
 }

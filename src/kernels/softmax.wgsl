@@ -6,19 +6,13 @@
 // invocations read neighbouring voxels.
 //
 // Bindings: 1 x (read, f32), 2 out (read_write, f32).
-// Uniforms: size = outer * inner; axis_size; inner.
+// Uniforms: size = outer * inner; axis_size; inner; per_invocation =
+//   consecutive (outer, inner) positions each invocation handles.
 // Constants: {{LOG}} is 'true' for log-softmax, 'false' for softmax.
-// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / WORKGROUP_SIZE),
-//   folded into 2D or 3D past 65,535.
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / (per_invocation *
+//   WORKGROUP_SIZE)), folded into 2D or 3D past 65,535.
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.size) {
-    return;
-  }
+fn softmax_at(o: u32) {
   let base = (o / params.inner) * params.axis_size * params.inner + o % params.inner;
   let step = params.inner;
   var maximum = x[base];
@@ -39,5 +33,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     for (var c = 0u; c < params.axis_size; c++) {
       out[base + c * step] = exp(x[base + c * step] - maximum) * inverse;
     }
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let first = global_index(wid, nwg, lid) * params.per_invocation;
+  let last = min(first + params.per_invocation, params.size);
+  for (var o = first; o < last; o++) {
+    softmax_at(o);
   }
 }

@@ -3,7 +3,8 @@
 
 import { record } from '../autograd/node.js';
 import { checkOutput } from '../debug.js';
-import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
+import { launch, type KernelSpec } from '../kernels/launch.js';
+import { runLaunch } from '../kernels/runs.js';
 import { empty, formatShape, tensor, Tensor } from '../tensor.js';
 import { resolveAxis } from './axes.js';
 
@@ -104,7 +105,8 @@ export function indexSelect(
   shape[a] = index.size;
   const { inner, axisSize, count } = geometry(x.shape, a, index.size);
   const out = empty(shape, 'indexSelect');
-  launch(SELECT_SPEC, {
+  const select = runLaunch(SELECT_SPEC, out.size);
+  launch(select.spec, {
     label: 'indexSelect',
     uniforms: {
       size: out.size,
@@ -114,16 +116,17 @@ export function indexSelect(
       invalid: NaN,
     },
     buffers: bindingsOf([x, index, out]),
-    workgroups: workgroupsFor(SELECT_SPEC, out.size),
+    workgroups: select.workgroups,
   });
   checkOutput('indexSelect', out, [x, index]);
   const recorded = record('indexSelect', out, [x], [index], (g, [saved]) => {
     const dx = empty(x.shape, 'indexSelect');
-    launch(GRAD_SPEC, {
+    const grad = runLaunch(GRAD_SPEC, dx.size);
+    launch(grad.spec, {
       label: 'indexSelect',
       uniforms: { size: dx.size, axis_size: axisSize, count, inner },
       buffers: bindingsOf([g, saved, dx]),
-      workgroups: workgroupsFor(GRAD_SPEC, dx.size),
+      workgroups: grad.workgroups,
     });
     return [dx];
   });

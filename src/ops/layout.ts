@@ -3,7 +3,8 @@
 
 import { record } from '../autograd/node.js';
 import { checkOutput } from '../debug.js';
-import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
+import { launch, type KernelSpec } from '../kernels/launch.js';
+import { runLaunch } from '../kernels/runs.js';
 import { empty, formatShape, type Tensor } from '../tensor.js';
 import { resolveAxis } from './axes.js';
 import { expandKernel, stridedCopyKernel, sumToShape } from './reduce.js';
@@ -209,23 +210,26 @@ function padKernel(
 ): Tensor {
   const shape = x.shape.map((dim, i) => dim + pads[i][0] + pads[i][1]);
   const out = empty(shape, op);
-  launch(PAD_SPEC, {
+  // The kernel needs an innermost axis: a rank-0 tensor reads as [1].
+  const xShape = x.rank === 0 ? [1] : x.shape;
+  const { spec, workgroups } = runLaunch(PAD_SPEC, out.size);
+  launch(spec, {
     label: op,
     uniforms: {
       size: out.size,
-      rank: x.rank,
+      rank: xShape.length,
       value,
-      out_shape: shape,
-      x_shape: x.shape,
-      x_strides: contiguousStrides(x.shape),
+      out_shape: x.rank === 0 ? [1] : shape,
+      x_shape: xShape,
+      x_strides: contiguousStrides(xShape),
       // Negative pads travel as their two's complement bits (i32 in WGSL).
-      before: pads.map(([before]) => before >>> 0),
+      before: x.rank === 0 ? [0] : pads.map(([before]) => before >>> 0),
     },
     buffers: [
       { buffer: x.buffer(op), bytes: x.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
-    workgroups: workgroupsFor(PAD_SPEC, out.size),
+    workgroups,
   });
   return out;
 }
@@ -329,7 +333,7 @@ function concatCopy(
   whole: { tensor: Tensor; row: number },
   offset: number,
 ): void {
-  const spec = concatSpecs[mode];
+  const { spec, workgroups } = runLaunch(concatSpecs[mode], part.tensor.size);
   let [source, target] = [whole.tensor, part.tensor];
   if (mode === 'scatter') [source, target] = [part.tensor, whole.tensor];
   launch(spec, {
@@ -344,7 +348,7 @@ function concatCopy(
       { buffer: source.buffer(op), bytes: source.bytes },
       { buffer: target.buffer(op), bytes: target.bytes },
     ],
-    workgroups: workgroupsFor(spec, part.tensor.size),
+    workgroups,
   });
 }
 

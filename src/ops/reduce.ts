@@ -4,8 +4,9 @@
 import { record } from '../autograd/node.js';
 import { checkOutput } from '../debug.js';
 import { argReduceKernel } from '../kernels/argreduce.js';
-import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
+import { launch, type KernelSpec } from '../kernels/launch.js';
 import { runReduction, type ReduceKind } from '../kernels/reduce.js';
+import { runLaunch } from '../kernels/runs.js';
 import { empty, formatShape, type Tensor } from '../tensor.js';
 import { fillKernel } from './creation.js';
 import { binaryKernel } from './elementwise.js';
@@ -270,7 +271,8 @@ export function stridedCopyKernel(
   copy: StridedCopy,
 ): Tensor {
   const out = empty(copy.resultShape ?? copy.shape, op);
-  launch(EXPAND_SPEC, {
+  const { spec, workgroups } = runLaunch(EXPAND_SPEC, out.size);
+  launch(spec, {
     label: op,
     uniforms: {
       size: out.size,
@@ -284,7 +286,7 @@ export function stridedCopyKernel(
       { buffer: x.buffer(op), bytes: x.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
-    workgroups: workgroupsFor(EXPAND_SPEC, out.size),
+    workgroups,
   });
   return out;
 }

@@ -3,6 +3,7 @@
 import { record } from '../autograd/node.js';
 import { checkOutput } from '../debug.js';
 import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
+import { outputsPerInvocation } from '../kernels/runs.js';
 import { empty, type Tensor } from '../tensor.js';
 import { resolveAxis } from './axes.js';
 
@@ -10,6 +11,7 @@ const UNIFORMS: KernelSpec['uniforms'] = [
   ['size', 'u32'],
   ['axis_size', 'u32'],
   ['inner', 'u32'],
+  ['per_invocation', 'u32'],
 ];
 
 function spec(name: 'softmax' | 'softmax_grad', log: boolean): KernelSpec {
@@ -55,14 +57,21 @@ function runSoftmax(
   const [outer, axisSize, inner] = aroundAxis(shape, axis);
   const out = empty(shape, op);
   if (out.size === 0) return out;
+  const positions = outer * inner;
+  const perInvocation = outputsPerInvocation(axisSize);
   launch(kernel, {
     label: op,
-    uniforms: { size: outer * inner, axis_size: axisSize, inner },
+    uniforms: {
+      size: positions,
+      axis_size: axisSize,
+      inner,
+      per_invocation: perInvocation,
+    },
     buffers: [...inputs, out].map((t) => ({
       buffer: t.buffer(op),
       bytes: t.bytes,
     })),
-    workgroups: workgroupsFor(kernel, outer * inner),
+    workgroups: workgroupsFor(kernel, Math.ceil(positions / perInvocation)),
   });
   return out;
 }
