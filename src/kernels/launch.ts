@@ -272,8 +272,30 @@ function packUniforms(spec: KernelSpec, layout: UniformLayout, values: Launch['u
   return data;
 }
 
+// The first spec launched under each kernel name, for docs/kernels.md and
+// the test that keeps the .wgsl header comments in line with the specs.
+const launchedSpecs = new Map<string, KernelSpec>();
+
+/** Specs of the kernels launched so far in this process, by kernel name. */
+export function launchedKernelSpecs(): ReadonlyMap<string, KernelSpec> {
+  return launchedSpecs;
+}
+
+/** Byte offset and WGSL type of every uniform field of a spec. */
+export function uniformFields(
+  spec: KernelSpec,
+): { name: string; type: string; offset: number }[] {
+  const layout = uniformLayout(spec);
+  return [...layout.offsets].map(([name, entry]) => ({
+    name,
+    type: wgslUniformType(entry.type),
+    offset: entry.offset,
+  }));
+}
+
 /** Records one dispatch of a kernel into the shared command encoder. */
 export function launch(spec: KernelSpec, run: Launch): void {
+  if (!launchedSpecs.has(spec.name)) launchedSpecs.set(spec.name, spec);
   const info = deviceInfo();
   const workgroupSize = spec.workgroupSize ?? kernelOptions.workgroupSize;
   const label = run.label ?? spec.name;
