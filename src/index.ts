@@ -101,3 +101,24 @@ export type {
   ShapeMismatch,
   StateDictSource,
 } from './io/load-report.js';
+// Data pipeline: preprocessing, label tables, manifests, phantoms, previews.
+export { reorientToRas, rasOrientation, isRas } from './pipeline/reorient.js';
+export type { RasOrientation } from './pipeline/reorient.js';
+export { otsuThreshold, foregroundBox, cropVolume } from './pipeline/crop.js';
+export type { VoxelBox, ForegroundOptions } from './pipeline/crop.js';
+export { resampleVolume } from './pipeline/resample.js';
+export type { InterpolationMode, ResampleOptions } from './pipeline/resample.js';
+export type { Grid, WorldBounds } from './pipeline/grid.js';
+export { percentiles, foregroundWindow, normalizeIntensity } from './pipeline/intensity.js';
+export type { IntensityOptions, IntensityWindow } from './pipeline/intensity.js';
+export { remapLabels, restoreLabels, labelValues, findInvalidLabel } from './pipeline/labels.js';
+export type { RemappedLabels } from './pipeline/labels.js';
+export { loadStructureTable, groupLabels } from './pipeline/structures.js';
+export type { StructureRow, StructureTable } from './pipeline/structures.js';
+export { preprocess, preprocessImage, preprocessLabels, toSourceGrid } from './pipeline/preprocess.js';
+export type {
+  LabelOptions,
+  PreprocessOptions,
+  PreprocessedVolume,
+  ToSourceOptions,
+} from './pipeline/preprocess.js';
