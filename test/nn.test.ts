@@ -1,15 +1,23 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Random,
+  add,
+  gradCheck,
   liveTensorCount,
   nn,
+  noGrad,
   reshape,
+  sum,
   tensor,
   tidy,
   zeros,
   type Tensor,
 } from '../src/index.js';
-import { device } from './helpers.js';
+import { matmul } from '../src/ops/matmul.js';
+import { binaryRef } from '../src/reference/elementwise.js';
+import { matmulRef } from '../src/reference/matmul.js';
+import type { NDArray } from '../src/reference/ndarray.js';
+import { device, expectClose, hostAndDevice } from './helpers.js';
 
 beforeAll(device);
 
@@ -495,5 +503,151 @@ describe('init distributions', () => {
     expect(await init.normal([4], 0, 1).toArray()).toEqual(a);
     expect(await init.normal([4], 0, 1).toArray()).toEqual(b);
     expect(a).not.toEqual(b);
+  });
+});
+
+function linearRef(x: NDArray, weight: NDArray, bias?: NDArray): NDArray {
+  const product = matmulRef(x, weight, { transposeB: true });
+  return bias ? binaryRef(product, bias, (a, b) => a + b) : product;
+}
+
+describe('linear', () => {
+  it('weight and bias follow torch layout', () => {
+    const layer = new nn.Linear(3, 4, { seed: 1 });
+    expect(layer.weight.shape).toEqual([4, 3]);
+    expect(layer.bias!.shape).toEqual([4]);
+    expect(layer.namedParameters().map(([name]) => name)).toEqual([
+      'weight',
+      'bias',
+    ]);
+    expect(layer.parameterCount()).toBe(16);
+    layer.dispose();
+    const noBias = new nn.Linear(3, 4, { bias: false, seed: 1 });
+    expect(noBias.bias).toBeNull();
+    expect(noBias.namedParameters().map(([name]) => name)).toEqual(['weight']);
+    noBias.dispose();
+  });
+
+  it('initialisation bounds and seed', async () => {
+    const a = new nn.Linear(50, 40, { seed: 3 });
+    const b = new nn.Linear(50, 40, { seed: 3 });
+    const bound = 1 / Math.sqrt(50);
+    const weight = await a.weight.toArray();
+    const bias = await a.bias!.toArray();
+    expect(stats(weight).maxAbs).toBeLessThanOrEqual(bound);
+    expect(stats(weight).maxAbs).toBeGreaterThan(0.99 * bound);
+    expect(stats(bias).maxAbs).toBeLessThanOrEqual(bound);
+    expect(await b.weight.toArray()).toEqual(weight);
+    expect(await b.bias!.toArray()).toEqual(bias);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('forward matches the float64 reference', async () => {
+    const layer = new nn.Linear(5, 3, { seed: 4 });
+    const [xHost, x] = hostAndDevice([2, 7, 5], 5);
+    const weight = {
+      shape: [3, 5],
+      data: Float64Array.from(await layer.weight.toArray()),
+    };
+    const bias = {
+      shape: [3],
+      data: Float64Array.from(await layer.bias!.toArray()),
+    };
+    const y = layer.forward(x);
+    expect(y.shape).toEqual([2, 7, 3]);
+    const expected = linearRef(xHost, weight, bias).data;
+    expectClose(await y.toArray(), expected, 1e-5, 1e-6);
+    const [vectorHost, vector] = hostAndDevice([5], 6);
+    const single = layer.forward(vector);
+    expect(single.shape).toEqual([3]);
+    expectClose(
+      await single.toArray(),
+      linearRef(vectorHost, weight, bias).data,
+      1e-5,
+      1e-6,
+    );
+    for (const t of [x, y, vector, single]) t.dispose();
+    layer.dispose();
+  });
+
+  it('forward frees its intermediates', () => {
+    const layer = new nn.Linear(4, 2, { seed: 7 });
+    const x = tensor([1, 2, 3, 4, 5, 6, 7, 8], [2, 4]);
+    const before = liveTensorCount();
+    const inference = noGrad(() => layer.forward(x));
+    expect(liveTensorCount()).toBe(before + 1);
+    inference.dispose();
+    // With autograd the graph also keeps matmul's two saved inputs alive.
+    const y = layer.forward(x);
+    expect(liveTensorCount()).toBe(before + 3);
+    y.dispose();
+    expect(liveTensorCount()).toBe(before);
+    x.dispose();
+    layer.dispose();
+  });
+
+  it('input gradient matches finite differences', async () => {
+    const layer = new nn.Linear(4, 3, { seed: 2 });
+    const weight = {
+      shape: [3, 4],
+      data: Float64Array.from(await layer.weight.toArray()),
+    };
+    const bias = {
+      shape: [3],
+      data: Float64Array.from(await layer.bias!.toArray()),
+    };
+    const result = await gradCheck(
+      (x) => layer.forward(x),
+      (x) => linearRef(x, weight, bias),
+      [{ shape: [2, 5, 4] }],
+    );
+    expect(result.ok, result.report).toBe(true);
+    layer.dispose();
+  });
+
+  it('weight gradients match finite differences', async () => {
+    // The product Linear computes, with weight and bias as checked inputs.
+    const result = await gradCheck(
+      (x, weight, bias) => add(matmul(x, weight, { transposeB: true }), bias),
+      (x, weight, bias) => linearRef(x, weight, bias),
+      [{ shape: [3, 4] }, { shape: [2, 4] }, { shape: [2] }],
+    );
+    expect(result.ok, result.report).toBe(true);
+  });
+
+  it('layer gradients reach weight and bias', async () => {
+    const layer = new nn.Linear(4, 2, { seed: 8 });
+    const [xHost, x] = hostAndDevice([3, 4], 9);
+    const loss = tidy(() => sum(layer.forward(x)));
+    loss.backward();
+    // d sum(x W^T + b) / dW[o, i] = sum over rows of x[:, i]; / db = rows.
+    const columnSums = [0, 1, 2, 3].map((i) =>
+      [0, 1, 2].reduce((total, row) => total + xHost.data[row * 4 + i], 0),
+    );
+    expectClose(
+      await layer.weight.grad!.toArray(),
+      [...columnSums, ...columnSums],
+      1e-5,
+      1e-6,
+      'weight gradient',
+    );
+    expect(Array.from(await layer.bias!.grad!.toArray())).toEqual([3, 3]);
+    loss.dispose();
+    x.dispose();
+    layer.dispose();
+  });
+
+  it('rejects the wrong feature count', () => {
+    const layer = new nn.Linear(3, 2, { seed: 1 });
+    const x = zeros([4, 5]);
+    expect(() => layer.forward(x)).toThrow(
+      'Linear: input [4,5] must have 3 features in its last axis (weight [2,3])',
+    );
+    expect(() => new nn.Linear(2.5, 3)).toThrow(
+      'Linear: inFeatures must be a non-negative integer, got 2.5',
+    );
+    x.dispose();
+    layer.dispose();
   });
 });

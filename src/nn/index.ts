@@ -7,3 +7,5 @@ export type {
   LoadStateDictResult,
 } from './module.js';
 export * as init from './init.js';
+export { Linear } from './linear.js';
+export type { LinearOptions } from './linear.js';
