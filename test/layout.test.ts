@@ -451,6 +451,22 @@ describe('layout backward', () => {
     expect(onDevice.ok, onDevice.report).toBe(true);
   });
 
+  it('squeeze and unsqueeze gradients', async () => {
+    const reshaped = (x: NDArray, shape: number[]) => ({ shape, data: x.data });
+    const squeezed = await gradCheck(
+      (x) => squeeze(x, 1),
+      (x) => reshaped(x, [3, 4]),
+      [{ shape: [3, 1, 4], seed: 33 }],
+    );
+    expect(squeezed.ok, squeezed.report).toBe(true);
+    const unsqueezed = await gradCheck(
+      (x) => unsqueeze(x, -1),
+      (x) => reshaped(x, [3, 4, 1]),
+      [{ shape: [3, 4], seed: 34 }],
+    );
+    expect(unsqueezed.ok, unsqueezed.report).toBe(true);
+  });
+
   it('broadcastTo gradient sums repeats', async () => {
     for (const [from, to] of [
       [[5, 1], [3, 5, 7]],
