@@ -122,3 +122,13 @@ export type {
   PreprocessedVolume,
   ToSourceOptions,
 } from './pipeline/preprocess.js';
+export { ManifestError, parseManifest, manifestFiles } from './pipeline/manifest.js';
+export type {
+  DatasetManifest,
+  LabelledScan,
+  ManifestReport,
+  ScanSummary,
+  ValidateOptions,
+  VolumeLoader,
+} from './pipeline/manifest.js';
+export { validateManifest } from './pipeline/manifest-validate.js';

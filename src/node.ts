@@ -3,3 +3,5 @@
 
 export * from './index.js';
 export { readNiftiFile, writeNiftiFile } from './pipeline/nifti-file.js';
+export { loadManifest, fileLoader } from './pipeline/manifest-file.js';
+export type { LoadedManifest, LoadManifestOptions } from './pipeline/manifest-file.js';
