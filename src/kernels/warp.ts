@@ -77,6 +77,7 @@ function backwardSpec(
         ['height', 'u32'],
         ['width', 'u32'],
         ['plane', 'u32'],
+        ['elements', 'u32'],
       ],
       bindings: [
         { name: 'upstream', access: 'read' },
@@ -174,7 +175,7 @@ function clear(op: string, t: Tensor): void {
 interface Scatter {
   /** The f32 bits of max |g| (read as u32), one element. */
   maxBits: Tensor;
-  /** Two u32 words per image element, set to the bias 2^31. */
+  /** The u32 low words of the image elements' sums, then the high words. */
   accumulator: Tensor;
 }
 
@@ -223,7 +224,12 @@ export function warpBackward(
   const volume = volumeUniforms(image);
   const runsPerRow = Math.ceil(volume.width / BACKWARD_RUN);
   const runs = (volume.voxels / volume.width) * runsPerRow;
-  const uniforms = { ...volume, runs, runs_per_row: runsPerRow };
+  const uniforms = {
+    ...volume,
+    runs,
+    runs_per_row: runsPerRow,
+    elements: image.size,
+  };
   const scatter = wanted.image ? prepareScatter(op, g) : null;
   const flowGrad = wanted.flow ? empty(flow.shape, op) : null;
   // Unused bindings get stand-ins: a read binding may share g's buffer,

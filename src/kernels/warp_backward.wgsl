@@ -58,12 +58,13 @@
 //
 // Bindings: 1 upstream (read, f32) g [N, C, D, H, W]; 2 image (read, f32)
 //   [N, C, D, H, W]; 3 flow (read, f32) [N, 3, D, H, W]; 4 max_bits (read,
-//   u32, one element); 5 accumulator (read_write, atomic<u32>) 2 words per
-//   image element, (low, high), set to the bias by warp_scatter_init.wgsl; 6
+//   u32, one element); 5 accumulator (read_write, atomic<u32>) the low
+//   words of all image elements, then their high words, set to the bias by
+//   warp_scatter_init.wgsl; 6
 //   flow_grad (read_write, f32) [N, 3, D, H, W].
 // Uniforms: runs = N * D * H * runs_per_row; runs_per_row =
 //   ceil(W / RUN); channels = C; depth, height, width = D, H, W; plane =
-//   D * H * W.
+//   D * H * W; elements = N * C * D * H * W (image elements).
 // Constants: the placeholder WARP_CELL is the text of warp_cell.wgsl;
 //   IMAGE_GRADIENT and FLOW_GRADIENT (true or false) select the gradients
 //   computed, and bindings of a gradient that is not computed are not
@@ -86,13 +87,13 @@ fn add_fixed(element: u32, value: i32) {
     return;
   }
   let low = bitcast<u32>(value);
-  let old = atomicAdd(&accumulator[2u * element], low);
+  let old = atomicAdd(&accumulator[element], low);
   // The 32-bit addition wrapped exactly when the new low word is smaller.
   let carry = select(0u, 1u, old + low < old);
   // Sign extension of value into the high word, plus the carry.
   let high = select(0u, 0xffffffffu, value < 0) + carry;
   if (high != 0u) {
-    atomicAdd(&accumulator[2u * element + 1u], high);
+    atomicAdd(&accumulator[params.elements + element], high);
   }
 }
 

@@ -5,7 +5,8 @@
 // max|g| (see warp_backward.wgsl). Writes NaN everywhere when max|g| is
 // infinite or NaN.
 //
-// Bindings: 1 accumulator (read, u32) 2 words per element, (low, high);
+// Bindings: 1 accumulator (read, u32) the low words of all elements, then
+//   their high words;
 //   2 max_bits (read, u32, one element); 3 out (read_write, f32).
 // Uniforms: size = elements of out.
 // Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per element.
@@ -32,9 +33,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   }
   let shift = 156 - i32(bits >> 23u);
   // Remove the bias 2^31, borrowing from the high word.
-  let biased_low = accumulator[2u * i];
+  let biased_low = accumulator[i];
   let low = biased_low - BIAS;
-  let high = accumulator[2u * i + 1u] - select(0u, 1u, biased_low < BIAS);
+  let high = accumulator[params.size + i] - select(0u, 1u, biased_low < BIAS);
   let negative = (high >> 31u) == 1u;
   // Magnitude of the two's complement value: invert and add one.
   var magnitude_low = low;

@@ -14,7 +14,8 @@
 //
 // Bindings: 1 values (read, u32: the f32 bits of g); 2 result (read_write,
 //   atomic<u32>, one element, cleared to 0 before the launch); 3
-//   accumulator (read_write, u32) 2 words per element, (low, high).
+//   accumulator (read_write, u32) the low words of all elements, then
+//   their high words.
 // Uniforms: size = elements of g, which are also the image elements;
 //   stride = invocations in the grid.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Invocation i handles elements i,
@@ -34,8 +35,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   var largest = 0u;
   for (var i = global_index(wid, nwg, lid); i < params.size; i += params.stride) {
     largest = max(largest, values[i] & 0x7fffffffu);
-    accumulator[2u * i] = BIAS;
-    accumulator[2u * i + 1u] = 0u;
+    accumulator[i] = BIAS;
+    accumulator[params.size + i] = 0u;
   }
   // Workgroup memory starts at zero.
   atomicMax(&workgroup_max, largest);
