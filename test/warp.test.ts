@@ -220,6 +220,16 @@ describe('warp conventions', () => {
     expect(out).not.toEqual(labelData);
   });
 
+  it('warp nearest records no gradient', () => {
+    const shape: Shape5 = [1, 1, 2, 3, 4];
+    const image = upload(randomValues(shape, 39), shape, true);
+    const flowData = randomFlow(flowShape(shape), 40, 1);
+    const flow = upload(flowData, flowShape(shape), true);
+    const out = warp(image, flow, { mode: 'nearest' });
+    expect(out.requiresGrad).toBe(false);
+    expect(out.gradFn).toBeNull();
+  });
+
   it('warp nearest rounds ties to even', async () => {
     const shape: Shape5 = [1, 1, 1, 1, 6];
     const imageData = Float32Array.from([10, 11, 12, 13, 14, 15]);

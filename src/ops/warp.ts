@@ -74,6 +74,12 @@ export function checkWarpShapes(op: string, image: Tensor, flow: Tensor): void {
  * output does not require one, unlike grid_sample's nearest mode, which
  * passes a gradient to the image.
  *
+ * NOTE: the image, the flow and the output are each bound whole, so each
+ * must fit in the device's maxStorageBufferBindingSize (128 MiB on
+ * lavapipe), and the image gradient needs another 8 bytes per image
+ * element for its fixed-point sums. A one-hot [1, 36, 128, 128, 128] label
+ * map (302 MB) is over that limit: warp fewer channels at a time.
+ *
  * @example
  * // image [1, 1, D, H, W], flow [1, 3, D, H, W]
  * const moved = warp(image, flow);
