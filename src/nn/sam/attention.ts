@@ -150,9 +150,9 @@ export interface AttentionTile {
 
 /**
  * Splits attention over `batch` entries into tiles whose score tensor
- * [entries, rows * queryWidth, keys] needs at most `maxScoreBytes`:
- * whole batch groups when one entry fits, else single entries split into
- * bands of query rows (at least one row per tile).
+ * [entries, rows * queryWidth, keys] needs at most `maxScoreBytes`. When
+ * one entry fits, tiles are groups of whole entries. Otherwise each entry
+ * is split into bands of query rows, with at least one row per tile.
  */
 export function planAttentionTiles(
   batch: number,
@@ -239,12 +239,12 @@ function attendTile(
 }
 
 /**
- * Attention over batch entries (windows x heads): softmax(q k^T + bias) v
- * for `q` [B, qH * qW, c] (already scaled by 1 / sqrt(c)), `k` and `v`
- * [B, kH * kW, c], and the decomposed bias terms of decomposedRelativeBias
- * (or null). Runs in tiles of at most `maxScoreBytes` of scores each (see
- * planAttentionTiles) and returns [B, qH * qW, c]. Differentiable in every
- * input.
+ * Computes softmax(q k^T + bias) v over batch entries (windows x heads).
+ * `q` is [B, qH * qW, c], already scaled by 1 / sqrt(c), `k` and `v` are
+ * [B, kH * kW, c], and `bias` contains the terms of decomposedRelativeBias
+ * (or is null). The work runs in tiles of at most `maxScoreBytes` of
+ * scores each (see planAttentionTiles). Returns [B, qH * qW, c] and is
+ * differentiable in every input.
  */
 export function attend(
   q: Tensor,
@@ -372,8 +372,8 @@ export function windowUnpartition(
 export interface SamAttentionOptions {
   qkvBias?: boolean;
   /**
-   * Side of the token grid the relative position tables are made for (the
-   * window size, or the whole grid in a global block); null for no
+   * Side of the token grid the relative position tables are made for: the
+   * window size, or the whole grid in a global block. Null disables the
    * relative position bias.
    */
   relativePositionSize?: number | null;

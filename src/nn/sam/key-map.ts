@@ -20,7 +20,7 @@ import { SAM_CONFIGS, samConfig, type SamEncoderConfig } from './config.js';
 
 /**
  * Official SAM key -> SamImageEncoder name. Keys of the other parts of SAM
- * are dropped; keys without a prefix pass unchanged, so a state dict of the
+ * are dropped. Keys without a prefix pass unchanged, so a state dict of the
  * image encoder alone loads too.
  */
 export const SAM_IMAGE_ENCODER_KEYS: KeyMapping = [
