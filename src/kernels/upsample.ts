@@ -1,0 +1,243 @@
+// Launchers of the upsampling kernels (upsample_linear, upsample_nearest,
+// upsample_grad) and the per-axis tables that carry PyTorch's coordinate
+// rules to them.
+//
+// The source coordinate of each output position depends only on its axis,
+// so it is computed here once per axis in float64 and uploaded with the
+// call: the kernels read indices and weights instead of repeating the
+// arithmetic per element, and forward and backward cannot disagree.
+
+import { empty, tensor, type Tensor } from '../tensor.js';
+import { launch, workgroupsFor, type KernelSpec } from './launch.js';
+
+export type Triple = [number, number, number];
+export type UpsampleMode = 'linear' | 'nearest';
+
+/** Taps of one axis: per output position, two source indices and a weight. */
+export interface AxisTaps {
+  first: Uint32Array;
+  second: Uint32Array;
+  /** Weight of `second`; `first` takes 1 - weight. 0 for nearest. */
+  weight: Float64Array;
+}
+
+/**
+ * Source taps of every output position along one axis, with the rules of
+ * torch.nn.functional.interpolate: `scale` is the factor the caller gave
+ * (null when it gave the size), which sets ratio = 1 / scale, otherwise
+ * ratio = in / out.
+ * - nearest: first = min(floor(dst * ratio), in - 1);
+ * - linear with alignCorners: src = dst * (in - 1) / (out - 1) (0 when
+ *   out == 1);
+ * - linear otherwise: src = max((dst + 0.5) * ratio - 0.5, 0);
+ * then first = floor(src), second = first + 1 (first at the last input)
+ * and weight = src - first.
+ */
+export function axisTaps(
+  inSize: number,
+  outSize: number,
+  scale: number | null,
+  mode: UpsampleMode,
+  alignCorners: boolean,
+): AxisTaps {
+  const ratio = scale === null ? inSize / outSize : 1 / scale;
+  const first = new Uint32Array(outSize);
+  const second = new Uint32Array(outSize);
+  const weight = new Float64Array(outSize);
+  for (let dst = 0; dst < outSize; dst++) {
+    if (mode === 'nearest') {
+      first[dst] = Math.min(Math.floor(dst * ratio), inSize - 1);
+      second[dst] = first[dst];
+      continue;
+    }
+    let src: number;
+    if (alignCorners) src = outSize > 1 ? (dst * (inSize - 1)) / (outSize - 1) : 0;
+    else src = Math.max((dst + 0.5) * ratio - 0.5, 0);
+    first[dst] = Math.floor(src);
+    second[dst] = first[dst] < inSize - 1 ? first[dst] + 1 : first[dst];
+    weight[dst] = src - first[dst];
+  }
+  return { first, second, weight };
+}
+
+/**
+ * Readers of every input position along one axis: the first output
+ * position whose taps include it and the count of consecutive positions
+ * from there. Taps never decrease with the output position, so the
+ * readers of an input are contiguous.
+ */
+export function axisSpans(
+  taps: AxisTaps,
+  inSize: number,
+): { start: Uint32Array; count: Uint32Array } {
+  const start = new Uint32Array(inSize);
+  const end = new Uint32Array(inSize);
+  const seen = new Uint8Array(inSize);
+  const mark = (i: number, o: number) => {
+    if (!seen[i]) start[i] = o;
+    seen[i] = 1;
+    end[i] = o + 1;
+  };
+  for (let o = 0; o < taps.first.length; o++) {
+    mark(taps.first[o], o);
+    mark(taps.second[o], o);
+  }
+  const count = end.map((e, i) => (seen[i] ? e - start[i] : 0));
+  return { start, count };
+}
+
+/** Offsets into an uploaded table and the table itself. */
+export interface UpsampleTable {
+  table: Tensor;
+  taps: Triple;
+  spans: Triple;
+}
+
+/**
+ * Uploads the taps (3 u32 per output position) and spans (2 u32 per input
+ * position) of the three axes as one u32 tensor.
+ */
+export function uploadTable(
+  axes: readonly AxisTaps[],
+  inSize: Triple,
+): UpsampleTable {
+  const tapWords = axes.map((a) => 3 * a.first.length);
+  const spanWords = inSize.map((s) => 2 * s);
+  const words = new Uint32Array([...tapWords, ...spanWords].reduce((n, w) => n + w, 0));
+  const weightBits = new Float32Array(1);
+  const weightWord = new Uint32Array(weightBits.buffer);
+  const taps: number[] = [];
+  const spans: number[] = [];
+  let at = 0;
+  axes.forEach((axis) => {
+    taps.push(at);
+    for (let o = 0; o < axis.first.length; o++) {
+      weightBits[0] = axis.weight[o];
+      words[at++] = axis.first[o];
+      words[at++] = axis.second[o];
+      words[at++] = weightWord[0];
+    }
+  });
+  axes.forEach((axis, a) => {
+    spans.push(at);
+    const { start, count } = axisSpans(axis, inSize[a]);
+    for (let i = 0; i < inSize[a]; i++) {
+      words[at++] = start[i];
+      words[at++] = count[i];
+    }
+  });
+  // The tensor stores raw u32 words: a Float32Array view uploads the bytes
+  // unchanged, and the kernels declare the binding as u32.
+  const table = tensor(new Float32Array(words.buffer), [words.length]);
+  return { table, taps: taps as Triple, spans: spans as Triple };
+}
+
+const UNIFORMS = [
+  ['total', 'u32'],
+  ['depth', 'u32'],
+  ['height', 'u32'],
+  ['width', 'u32'],
+  ['out_depth', 'u32'],
+  ['out_height', 'u32'],
+  ['out_width', 'u32'],
+  ['taps_depth', 'u32'],
+  ['taps_height', 'u32'],
+  ['taps_width', 'u32'],
+] as const;
+
+const FORWARD_BINDINGS: KernelSpec['bindings'] = [
+  { name: 'x', access: 'read' },
+  { name: 'table', access: 'read', type: 'u32' },
+  { name: 'out', access: 'read_write' },
+];
+
+const LINEAR_SPEC: KernelSpec = {
+  name: 'upsample_linear',
+  uniforms: UNIFORMS,
+  bindings: FORWARD_BINDINGS,
+};
+
+const NEAREST_SPEC: KernelSpec = {
+  name: 'upsample_nearest',
+  uniforms: UNIFORMS,
+  bindings: FORWARD_BINDINGS,
+};
+
+const GRAD_SPEC: KernelSpec = {
+  name: 'upsample_grad',
+  uniforms: [
+    ...UNIFORMS,
+    ['spans_depth', 'u32'],
+    ['spans_height', 'u32'],
+    ['spans_width', 'u32'],
+  ],
+  bindings: [
+    { name: 'upstream', access: 'read' },
+    { name: 'table', access: 'read', type: 'u32' },
+    { name: 'grad', access: 'read_write' },
+  ],
+};
+
+function uniforms(total: number, inSize: Triple, outSize: Triple, table: UpsampleTable) {
+  return {
+    total,
+    depth: inSize[0],
+    height: inSize[1],
+    width: inSize[2],
+    out_depth: outSize[0],
+    out_height: outSize[1],
+    out_width: outSize[2],
+    taps_depth: table.taps[0],
+    taps_height: table.taps[1],
+    taps_width: table.taps[2],
+    spans_depth: table.spans[0],
+    spans_height: table.spans[1],
+    spans_width: table.spans[2],
+  };
+}
+
+/** Upsamples x [N, C, D, H, W] to [N, C, ...outSize] with the table's taps. */
+export function upsampleForward(
+  op: string,
+  x: Tensor,
+  mode: UpsampleMode,
+  outSize: Triple,
+  table: UpsampleTable,
+): Tensor {
+  const [n, c, ...inSize] = x.shape;
+  const out = empty([n, c, ...outSize], op);
+  const spec = mode === 'linear' ? LINEAR_SPEC : NEAREST_SPEC;
+  launch(spec, {
+    label: op,
+    uniforms: uniforms(out.size, inSize as Triple, outSize, table),
+    buffers: [
+      { buffer: x.buffer(op), bytes: x.bytes },
+      { buffer: table.table.buffer(op), bytes: table.table.bytes },
+      { buffer: out.buffer(op), bytes: out.bytes },
+    ],
+    workgroups: workgroupsFor(spec, out.size),
+  });
+  return out;
+}
+
+/** Input gradient of upsampleForward, gathered per input element. */
+export function upsampleBackward(
+  op: string,
+  upstream: Tensor,
+  inShape: readonly number[],
+  table: UpsampleTable,
+): Tensor {
+  const grad = empty(inShape, op);
+  const outSize = upstream.shape.slice(2) as Triple;
+  launch(GRAD_SPEC, {
+    label: `${op} gradient`,
+    uniforms: uniforms(grad.size, inShape.slice(2) as Triple, outSize, table),
+    buffers: [
+      { buffer: upstream.buffer(op), bytes: upstream.bytes },
+      { buffer: table.table.buffer(op), bytes: table.table.bytes },
+      { buffer: grad.buffer(op), bytes: grad.bytes },
+    ],
+    workgroups: workgroupsFor(GRAD_SPEC, grad.size),
+  });
+  return grad;
+}

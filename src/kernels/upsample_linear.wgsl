@@ -1,0 +1,63 @@
+// upsample3d, mode 'linear' (PyTorch's trilinear), forward.
+//
+// Layout: x is [N, C, D, H, W] f32, contiguous, read as [volumes = N * C,
+// D, H, W]; out is [volumes, out_depth, out_height, out_width].
+// The coordinate rule lives in the per-axis tables that upsample.ts
+// builds once per call: for output position o along an axis, the u32
+// entries at taps_<axis> + 3 o are (first, second, bitcast weight), and
+// the output reads (1 - weight) * x[first] + weight * x[second] along
+// that axis (second == first at the last input). The trilinear value is
+// the product of the three axes' blends, nested like PyTorch's kernel.
+//
+// Bindings: 1 x (read, f32), 2 table (read, u32), 3 out (read_write, f32).
+// Uniforms: total = volumes * out_depth * out_height * out_width; depth,
+//   height, width; out_depth, out_height, out_width; taps_depth,
+//   taps_height, taps_width = offsets of each axis's taps in the table.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output; neighbours
+//   take neighbouring w. Grid: ceil(total / WORKGROUP_SIZE), folded past
+//   65,535.
+
+struct Tap {
+  first: u32,
+  second: u32,
+  weight: f32,
+}
+
+fn tap(offset: u32, o: u32) -> Tap {
+  let at = offset + 3u * o;
+  return Tap(table[at], table[at + 1u], bitcast<f32>(table[at + 2u]));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = global_index(wid, nwg, lid);
+  if (o >= params.total) {
+    return;
+  }
+  let ox = o % params.out_width;
+  let oy = (o / params.out_width) % params.out_height;
+  let oz = (o / (params.out_width * params.out_height)) % params.out_depth;
+  let volume = o / (params.out_width * params.out_height * params.out_depth);
+  let tz = tap(params.taps_depth, oz);
+  let ty = tap(params.taps_height, oy);
+  let tx = tap(params.taps_width, ox);
+  let base = volume * params.depth * params.height * params.width;
+  let z0 = base + tz.first * params.height * params.width;
+  let z1 = base + tz.second * params.height * params.width;
+  let y0 = ty.first * params.width;
+  let y1 = ty.second * params.width;
+  let wx1 = tx.weight;
+  let wx0 = 1.0 - wx1;
+  let wy1 = ty.weight;
+  let wy0 = 1.0 - wy1;
+  let wz1 = tz.weight;
+  let wz0 = 1.0 - wz1;
+
+  let plane0 = wy0 * (wx0 * x[z0 + y0 + tx.first] + wx1 * x[z0 + y0 + tx.second]) +
+               wy1 * (wx0 * x[z0 + y1 + tx.first] + wx1 * x[z0 + y1 + tx.second]);
+  let plane1 = wy0 * (wx0 * x[z1 + y0 + tx.first] + wx1 * x[z1 + y0 + tx.second]) +
+               wy1 * (wx0 * x[z1 + y1 + tx.first] + wx1 * x[z1 + y1 + tx.second]);
+  out[o] = wz0 * plane0 + wz1 * plane1;
+}
