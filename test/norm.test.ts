@@ -44,7 +44,7 @@ const FIXTURES = JSON.parse(
   readFileSync(new URL('./fixtures/layers-torch.json', import.meta.url), 'utf8'),
 ) as { norm: FixtureCase[]; batch_norm: FixtureCase[] };
 
-/** The fixtures' upstream gradient: ((7 i) % 11 - 5) / 4 over the flat output. */
+/** Builds the fixtures' upstream gradient, ((7 i) % 11 - 5) / 4 over the flat output. */
 function upstreamFor(shape: readonly number[]): Tensor {
   const size = shape.reduce((n, d) => n * d, 1);
   return tensor(

@@ -180,7 +180,12 @@ function rowUniforms(g: RowGeometry, weight: Tensor | null) {
  * Mean and biased variance of every statistic of the [rows, length] view,
  * as a [statCount, 4] tensor of vec4(mean, 1 / sqrt(var + eps), var, n).
  */
-export function rowStatistics(op: string, x: Tensor, g: RowGeometry, eps: number): Tensor {
+export function rowStatistics(
+  op: string,
+  x: Tensor,
+  g: RowGeometry,
+  eps: number,
+): Tensor {
   const uniforms = rowUniforms(g, null);
   let partials = empty([g.rows * uniforms.chunks, 4], op);
   launch(STATS_SPEC, {
@@ -309,12 +314,17 @@ export function rowGradSums(
       return null;
     }
     const view = partials.share([g.rows / g.channels, g.channels, uniforms.chunks]);
-    const summed = runReduction(`${op} affine gradient`, 'sum', view, [0, 2], 1, [g.channels]);
+    const label = `${op} affine gradient`;
+    const summed = runReduction(label, 'sum', view, [0, 2], 1, [g.channels]);
     view.dispose();
     partials.dispose();
     return summed;
   };
-  return { statSums, weightGrad: perChannel(weightPartials), biasGrad: perChannel(biasPartials) };
+  return {
+    statSums,
+    weightGrad: perChannel(weightPartials),
+    biasGrad: perChannel(biasPartials),
+  };
 }
 
 /**

@@ -27,7 +27,12 @@ const VIEW_UNIFORMS = [
 
 const FUSED_SPEC: KernelSpec = {
   name: 'norm_fused',
-  uniforms: [...VIEW_UNIFORMS, ['has_weight', 'u32'], ['has_bias', 'u32'], ['eps', 'f32']],
+  uniforms: [
+    ...VIEW_UNIFORMS,
+    ['has_weight', 'u32'],
+    ['has_bias', 'u32'],
+    ['eps', 'f32'],
+  ],
   bindings: [
     { name: 'x', access: 'read' },
     { name: 'weight', access: 'read' },

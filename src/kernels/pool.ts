@@ -157,7 +157,10 @@ export function avgPoolForward(
   const out = empty(outputShape(g, x), op);
   launch(AVG_SPEC, {
     label: op,
-    uniforms: { ...geometryUniforms(g, out.size), count_include_pad: countIncludePad ? 1 : 0 },
+    uniforms: {
+      ...geometryUniforms(g, out.size),
+      count_include_pad: countIncludePad ? 1 : 0,
+    },
     buffers: [
       { buffer: x.buffer(op), bytes: x.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
@@ -178,7 +181,10 @@ export function avgPoolBackward(
   const grad = empty(inShape, op);
   launch(AVG_GRAD_SPEC, {
     label: `${op} gradient`,
-    uniforms: { ...geometryUniforms(g, grad.size), count_include_pad: countIncludePad ? 1 : 0 },
+    uniforms: {
+      ...geometryUniforms(g, grad.size),
+      count_include_pad: countIncludePad ? 1 : 0,
+    },
     buffers: [
       { buffer: upstream.buffer(op), bytes: upstream.bytes },
       { buffer: grad.buffer(op), bytes: grad.bytes },

@@ -6,7 +6,12 @@
 // statistic is per channel, over N and the spatial axes.
 
 import { record } from '../autograd/node.js';
-import { runningStatistics, rowStatistics, updateRunningStats, type RowGeometry } from '../kernels/norm.js';
+import {
+  rowStatistics,
+  runningStatistics,
+  updateRunningStats,
+  type RowGeometry,
+} from '../kernels/norm.js';
 import { formatShape, shapeSize, type Tensor } from '../tensor.js';
 import { binaryKernel } from './elementwise.js';
 import { checkAffine, checkEps, checkInput, rowNorm } from './norm.js';

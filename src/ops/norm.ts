@@ -40,14 +40,22 @@ export interface NormOptions {
 }
 
 /** @internal Throws unless x is [N, C, ...] with at least `minRank` axes. */
-export function checkInput(op: string, x: Tensor, minRank: number, layout: string): void {
+export function checkInput(
+  op: string,
+  x: Tensor,
+  minRank: number,
+  layout: string,
+): void {
   if (x.rank < minRank) {
     throw new RangeError(
-      `${op}: input ${formatShape(x.shape)} must be ${layout} (rank >= ${minRank})`,
+      `${op}: input ${formatShape(x.shape)} must be ${layout} ` +
+        `(rank >= ${minRank})`,
     );
   }
   if (x.size === 0) {
-    throw new RangeError(`${op}: input ${formatShape(x.shape)} has no elements to normalise`);
+    throw new RangeError(
+      `${op}: input ${formatShape(x.shape)} has no elements to normalise`,
+    );
   }
 }
 
@@ -77,7 +85,11 @@ export function checkEps(op: string, eps: number): number {
 }
 
 /** Inputs that take part in autograd, in the order gradients are returned. */
-function affineInputs(x: Tensor, weight: Tensor | null, bias: Tensor | null): Tensor[] {
+function affineInputs(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+): Tensor[] {
   return [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
 }
 
@@ -126,7 +138,8 @@ export function rowNorm(
   const out = rowApply(op, x, stats, g, weight, bias);
   checkOutput(op, out, [x]);
 
-  const backward = (grad: Tensor, [savedX, savedStats, savedWeight]: readonly Tensor[]) => {
+  const backward = (grad: Tensor, saved: readonly Tensor[]) => {
+    const [savedX, savedStats, savedWeight] = saved;
     const w = weight ? savedWeight : null;
     const wantAffine = Boolean(weight?.requiresGrad || bias?.requiresGrad);
     const channelAffine = wantAffine && !g.perPosition;
@@ -136,7 +149,8 @@ export function rowNorm(
     if (x.requiresGrad || channelAffine) {
       const sums = rowGradSums(op, savedX, grad, savedStats, g, w, channelAffine);
       if (x.requiresGrad) {
-        gx = rowGrad(op, savedX, grad, savedStats, g, w, fixedStats ? null : sums.statSums);
+        const statSums = fixedStats ? null : sums.statSums;
+        gx = rowGrad(op, savedX, grad, savedStats, g, w, statSums);
       }
       sums.statSums.dispose();
       gw = sums.weightGrad;
@@ -144,7 +158,9 @@ export function rowNorm(
     }
     if (wantAffine && g.perPosition) {
       const view = { outer: g.rows, channels: g.length, inner: 1 };
-      ({ weightGrad: gw, biasGrad: gb } = stridedAffineGrad(op, savedX, grad, savedStats, view));
+      const affine = stridedAffineGrad(op, savedX, grad, savedStats, view);
+      gw = affine.weightGrad;
+      gb = affine.biasGrad;
     }
     gw = gw && reshapeGrad(gw, weight);
     gb = gb && reshapeGrad(gb, bias);
@@ -171,13 +187,19 @@ function stridedNormOp(
   const { out, stats } = stridedNorm(op, x, g, weight, bias, eps);
   checkOutput(op, out, [x]);
 
-  const backward = (grad: Tensor, [savedX, savedStats, savedWeight]: readonly Tensor[]) => {
+  const backward = (grad: Tensor, saved: readonly Tensor[]) => {
+    const [savedX, savedStats, savedWeight] = saved;
     const w = weight ? savedWeight : null;
-    const gx = x.requiresGrad ? stridedNormGrad(op, savedX, grad, savedStats, g, w) : null;
+    let gx: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = stridedNormGrad(op, savedX, grad, savedStats, g, w);
+    }
     let gw: Tensor | null = null;
     let gb: Tensor | null = null;
     if (weight?.requiresGrad || bias?.requiresGrad) {
-      ({ weightGrad: gw, biasGrad: gb } = stridedAffineGrad(op, savedX, grad, savedStats, g));
+      const affine = stridedAffineGrad(op, savedX, grad, savedStats, g);
+      gw = affine.weightGrad;
+      gb = affine.biasGrad;
     }
     gw = gw && reshapeGrad(gw, weight);
     gb = gb && reshapeGrad(gb, bias);
@@ -245,7 +267,11 @@ export function instanceNorm(x: Tensor, options: NormOptions = {}): Tensor {
  * @example
  * const y = groupNorm(x, 4, { weight, bias }); // x [2, 16, 32, 32, 32]
  */
-export function groupNorm(x: Tensor, groups: number, options: NormOptions = {}): Tensor {
+export function groupNorm(
+  x: Tensor,
+  groups: number,
+  options: NormOptions = {},
+): Tensor {
   const op = 'groupNorm';
   checkInput(op, x, 2, '[N, C, ...spatial]');
   const [n, c] = x.shape;
@@ -280,9 +306,16 @@ export function groupNorm(x: Tensor, groups: number, options: NormOptions = {}):
  * the axes themselves, which must be the last ones (negative axes count
  * from the end).
  */
-export type NormalizedShape = number | readonly number[] | { axes: number | readonly number[] };
+export type NormalizedShape =
+  | number
+  | readonly number[]
+  | { axes: number | readonly number[] };
 
-function resolveNormalizedShape(op: string, x: Tensor, normalized: NormalizedShape): number[] {
+function resolveNormalizedShape(
+  op: string,
+  x: Tensor,
+  normalized: NormalizedShape,
+): number[] {
   if (typeof normalized === 'object' && 'axes' in normalized) {
     const axes = resolveAxes(op, x.shape, normalized.axes);
     const first = x.rank - axes.length;
@@ -335,7 +368,8 @@ export function layerNorm(
   // A slice of up to fusedLimit elements is one invocation's work. The row
   // kernels split a longer one across invocations.
   if (length <= normOptions.fusedLimit) {
-    return stridedNormOp(op, x, { outer: rows, channels: length, inner: 1 }, weight, bias, eps);
+    const view = { outer: rows, channels: length, inner: 1 };
+    return stridedNormOp(op, x, view, weight, bias, eps);
   }
   const g: RowGeometry = {
     rows,
@@ -361,7 +395,10 @@ export function layerNorm(
  * @example
  * const y = layerNormChannels(features, { weight, bias }); // [1, 256, 64, 64]
  */
-export function layerNormChannels(x: Tensor, options: NormOptions = {}): Tensor {
+export function layerNormChannels(
+  x: Tensor,
+  options: NormOptions = {},
+): Tensor {
   const op = 'layerNormChannels';
   checkInput(op, x, 2, '[N, C, ...spatial]');
   const [n, c] = x.shape;
@@ -370,5 +407,6 @@ export function layerNormChannels(x: Tensor, options: NormOptions = {}): Tensor 
   checkAffine(op, 'weight', weight, [c], x, 'one value per channel');
   checkAffine(op, 'bias', bias, [c], x, 'one value per channel');
   const eps = checkEps(op, options.eps ?? 1e-6);
-  return stridedNormOp(op, x, { outer: n, channels: c, inner: spatialSize(x) }, weight, bias, eps);
+  const view = { outer: n, channels: c, inner: spatialSize(x) };
+  return stridedNormOp(op, x, view, weight, bias, eps);
 }

@@ -38,7 +38,8 @@ function triple(op: string, name: string, value: Size3, min: number): Triple {
   const list = typeof value === 'number' ? [value, value, value] : [...value];
   if (list.length !== 3 || list.some((v) => !Number.isInteger(v) || v < min)) {
     throw new RangeError(
-      `${op}: ${name} must be an integer >= ${min} or three of them, got ${JSON.stringify(value)}`,
+      `${op}: ${name} must be an integer >= ${min} or three of them, ` +
+        `got ${JSON.stringify(value)}`,
     );
   }
   return list as Triple;

@@ -67,7 +67,10 @@ function poolWindows(
  * Ties go to the first element in window order, and a NaN wins over
  * every number (the first NaN when there are several).
  */
-export function maxPool3dRef(x: NDArray, p: PoolRefParams): { out: NDArray; indices: Int32Array } {
+export function maxPool3dRef(
+  x: NDArray,
+  p: PoolRefParams,
+): { out: NDArray; indices: Int32Array } {
   const volumeSize = x.shape[2] * x.shape[3] * x.shape[4];
   const indices: number[] = [];
   const out = poolWindows(x, p, (inputs) => {
@@ -86,7 +89,11 @@ export function maxPool3dRef(x: NDArray, p: PoolRefParams): { out: NDArray; indi
  * avg_pool3d. With countIncludePad the divisor is the full window size,
  * padding included; without it, the number of input elements covered.
  */
-export function avgPool3dRef(x: NDArray, p: PoolRefParams, countIncludePad = true): NDArray {
+export function avgPool3dRef(
+  x: NDArray,
+  p: PoolRefParams,
+  countIncludePad = true,
+): NDArray {
   return poolWindows(x, p, (inputs, padded) => {
     let total = 0;
     for (const i of inputs) total += x.data[i];
