@@ -11,11 +11,20 @@ import { quadLoader, quadStorer, volumeType } from './quad_io.js';
 export const SMOOTHNESS_SEGMENT = 32;
 
 /**
- * Tile of rows x quads that one invocation walks along D. Larger tiles
- * share more neighbour loads (per quad and step, the forward pass loads
- * 1 + 1 / rows + 1 / quads quads) at the cost of registers.
+ * Tiles of rows x quads that one invocation walks along D, per kernel.
+ * Larger tiles share more neighbour loads (per quad and step, the forward
+ * pass loads 1 + 1 / rows + 1 / quads quads) but hold more registers. The
+ * defaults were the fastest of 1x1, 2x2, 4x2, 2x4 and 4x4 in process CPU
+ * time on llvmpipe (2 shared cores, a [1, 3, 128, 128, 128] field). The
+ * forward differences were small next to run-to-run noise, and other
+ * adapters may prefer other sizes.
  */
-export const smoothnessOptions = { tileRows: 4, tileQuads: 2 };
+export const smoothnessOptions = {
+  forwardTile: { rows: 2, quads: 2 },
+  backwardTile: { rows: 4, quads: 2 },
+};
+
+type Tile = { rows: number; quads: number };
 
 const GEOMETRY = [
   ['total', 'u32'],
@@ -30,16 +39,14 @@ const GEOMETRY = [
 
 const specs = new Map<string, KernelSpec>();
 
-function tileConstants() {
-  return {
-    SEGMENT: SMOOTHNESS_SEGMENT,
-    TILE_H: smoothnessOptions.tileRows,
-    TILE_Q: smoothnessOptions.tileQuads,
-  };
+function tileConstants(tile: Tile) {
+  return { SEGMENT: SMOOTHNESS_SEGMENT, TILE_H: tile.rows, TILE_Q: tile.quads };
 }
 
 function forwardSpec(aligned: boolean): KernelSpec {
-  const constants = { ...tileConstants(), LOAD_FLOW: quadLoader('load_flow', 'flow', aligned) };
+  const constants = {
+    ...tileConstants(smoothnessOptions.forwardTile),
+    LOAD_FLOW: quadLoader('load_flow', 'flow', aligned) };
   const key = `forward ${JSON.stringify(constants)}`;
   let spec = specs.get(key);
   if (!spec) {
@@ -62,7 +69,7 @@ function gradSpec(aligned: boolean): KernelSpec {
     quadLoader('load_flow', 'flow', aligned),
     quadStorer('store_grad', 'grad', aligned),
   ].join('\n\n');
-  const constants = { ...tileConstants(), QUAD_IO: quadIo };
+  const constants = { ...tileConstants(smoothnessOptions.backwardTile), QUAD_IO: quadIo };
   const key = `grad ${JSON.stringify(constants)}`;
   let spec = specs.get(key);
   if (!spec) {
@@ -81,12 +88,12 @@ function gradSpec(aligned: boolean): KernelSpec {
   return spec;
 }
 
-function geometry(shape: readonly number[]) {
+function geometry(shape: readonly number[], tile: Tile) {
   const [n, c, d, h, w] = shape;
   const quads = Math.ceil(w / 4);
   const segments = Math.ceil(d / SMOOTHNESS_SEGMENT);
-  const tilesH = Math.ceil(h / smoothnessOptions.tileRows);
-  const tilesQ = Math.ceil(quads / smoothnessOptions.tileQuads);
+  const tilesH = Math.ceil(h / tile.rows);
+  const tilesQ = Math.ceil(quads / tile.quads);
   return {
     total: n * c * segments * tilesH * tilesQ,
     depth: d,
@@ -115,7 +122,7 @@ export function axisWeights(shape: readonly number[]): [number, number, number] 
 
 /** Loss of a [N, C, D, H, W] field with D, H, W >= 2 (checked by the caller). */
 export function smoothnessForwardKernel(op: string, flow: Tensor): Tensor {
-  const uniforms = geometry(flow.shape);
+  const uniforms = geometry(flow.shape, smoothnessOptions.forwardTile);
   const partials = empty([uniforms.total, 4], op);
   const spec = forwardSpec(uniforms.width % 4 === 0);
   launch(spec, {
@@ -135,7 +142,7 @@ export function smoothnessForwardKernel(op: string, flow: Tensor): Tensor {
 
 /** Gradient of the loss with respect to `flow`, given the upstream scalar. */
 export function smoothnessBackwardKernel(op: string, flow: Tensor, upstream: Tensor): Tensor {
-  const uniforms = geometry(flow.shape);
+  const uniforms = geometry(flow.shape, smoothnessOptions.backwardTile);
   const [wd, wh, ww] = axisWeights(flow.shape);
   const grad = empty(flow.shape, op);
   const spec = gradSpec(uniforms.width % 4 === 0);

@@ -70,62 +70,55 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 
   for (var d = first; d < last; d++) {
     let row_first = (volume * params.depth + d) * height;
-    for (var k = 0u; k < TILE; k++) {
-      let h = h0 + k / TILE_Q;
-      let q = q0 + k % TILE_Q;
-      if (h < height && q < params.quads) {
-        next[k] = current[k];
-        if (d + 1u < params.depth) {
-          next[k] = load_flow(row_first + height + h, q);
-        }
-      }
-    }
+    let has_next = d + 1u < params.depth;
     for (var k = 0u; k < TILE; k++) {
       let i = k / TILE_Q;
       let j = k % TILE_Q;
       let h = h0 + i;
       let q = q0 + j;
-      if (h >= height || q >= params.quads) {
-        continue;
-      }
-      let c = current[k];
-      let along_d = (c - previous[k]) - (next[k] - c);
-
-      var up = c;
-      if (i > 0u) {
-        up = current[k - TILE_Q];
-      } else if (h > 0u) {
-        up = load_flow(row_first + h - 1u, q);
-      }
-      var down = c;
-      if (h + 1u < height) {
-        if (i + 1u < TILE_H) {
-          down = current[k + TILE_Q];
-        } else {
-          down = load_flow(row_first + h + 1u, q);
+      if (h < height && q < params.quads) {
+        let c = current[k];
+        var ahead = c;
+        if (has_next) {
+          ahead = load_flow(row_first + height + h, q);
         }
+        next[k] = ahead;
+        var up = c;
+        if (i > 0u) {
+          up = current[k - TILE_Q];
+        } else if (h > 0u) {
+          up = load_flow(row_first + h - 1u, q);
+        }
+        var down = c;
+        if (h + 1u < height) {
+          if (i + 1u < TILE_H) {
+            down = current[k + TILE_Q];
+          } else {
+            down = load_flow(row_first + h + 1u, q);
+          }
+        }
+        // Voxel w - 1 of lane 0 and w + 1 of lane 3 come from the neighbouring quads.
+        var left = c.x;
+        if (j > 0u) {
+          left = current[k - 1u].w;
+        } else if (q > 0u) {
+          left = load_flow(row_first + h, q - 1u).w;
+        }
+        var right = 0.0;
+        if (j + 1u < TILE_Q) {
+          right = current[k + 1u].x;
+        } else if (q + 1u < params.quads) {
+          right = load_flow(row_first + h, q + 1u).x;
+        }
+        let lanes_w = vec4<u32>(4u * q + 1u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.width);
+        let right_quad = select(c, vec4<f32>(c.yzw, right), lanes_w);
+        // Differences first: they are small next to the values of a smooth field.
+        let along_d = (c - previous[k]) - (ahead - c);
+        let along_h = (c - up) - (down - c);
+        let along_w = (c - vec4<f32>(left, c.xyz)) - (right_quad - c);
+        let g = params.weight_d * along_d + params.weight_h * along_h + params.weight_w * along_w;
+        store_grad(row_first + h, q, upstream_value * g);
       }
-      let along_h = (c - up) - (down - c);
-
-      // Voxel w - 1 of lane 0 and w + 1 of lane 3 come from the next quads.
-      var left = c.x;
-      if (j > 0u) {
-        left = current[k - 1u].w;
-      } else if (q > 0u) {
-        left = load_flow(row_first + h, q - 1u).w;
-      }
-      var right = 0.0;
-      if (j + 1u < TILE_Q) {
-        right = current[k + 1u].x;
-      } else if (q + 1u < params.quads) {
-        right = load_flow(row_first + h, q + 1u).x;
-      }
-      let lanes_w = vec4<u32>(4u * q + 1u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.width);
-      let right_quad = select(c, vec4<f32>(c.yzw, right), lanes_w);
-      let along_w = (c - vec4<f32>(left, c.xyz)) - (right_quad - c);
-
-      let g = params.weight_d * along_d + params.weight_h * along_h + params.weight_w * along_w;
-      store_grad(row_first + h, q, upstream_value * g);
     }
     previous = current;
     current = next;
