@@ -21,6 +21,7 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { workgroupsFor } from '../src/kernels/launch.js';
+import { runOptions } from '../src/kernels/runs.js';
 import { device } from './helpers.js';
 
 beforeAll(device);
@@ -49,18 +50,24 @@ function firstMismatch(got: Float32Array, expected: Float32Array): string {
 
 describe('folded grids', () => {
   let savedWorkgroupSize = 0;
+  let savedRun: typeof runOptions.elementsPerInvocation = 'auto';
   let values: Float32Array;
   let x: Tensor;
 
   beforeAll(() => {
     savedWorkgroupSize = kernelOptions.workgroupSize;
     kernelOptions.workgroupSize = WORKGROUP_SIZE;
+    // One element per invocation, as on a GPU: CPU adapters otherwise give
+    // each invocation a run of elements and the grid would not need folding.
+    savedRun = runOptions.elementsPerInvocation;
+    runOptions.elementsPerInvocation = 1;
     values = patternValues();
     x = tensor(values, [COUNT]);
   });
 
   afterAll(() => {
     kernelOptions.workgroupSize = savedWorkgroupSize;
+    runOptions.elementsPerInvocation = savedRun;
     x.dispose();
   });
 

@@ -5,8 +5,10 @@
 //   slope of leakyRelu, the bounds of clamp, the factor of scale).
 // Constants: EXPR is the expression of v, alpha and beta; MATH is
 //   elementwise-math.wgsl, the helpers EXPR may call.
-// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / WORKGROUP_SIZE)
-//   workgroups, folded into 2D or 3D past 65,535.
+//   RUN is the number of consecutive elements per invocation (see
+//   kernels/runs.ts: long runs on CPU adapters, 1 on GPUs).
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / (RUN *
+//   WORKGROUP_SIZE)) workgroups, folded into 2D or 3D past 65,535.
 
 {{MATH}}
 
@@ -18,9 +20,9 @@ fn op(v: f32, alpha: f32, beta: f32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = global_index(wid, nwg, lid);
-  if (i >= params.size) {
-    return;
+  let first = global_index(wid, nwg, lid) * {{RUN}}u;
+  let last = min(first + {{RUN}}u, params.size);
+  for (var i = first; i < last; i++) {
+    out[i] = op(x[i], params.alpha, params.beta);
   }
-  out[i] = op(x[i], params.alpha, params.beta);
 }

@@ -4,8 +4,9 @@
 
 import { checkOutput } from '../debug.js';
 import { launch, workgroupsFor, type KernelSpec } from '../kernels/launch.js';
+import { runLaunch } from '../kernels/runs.js';
 import { WGSL_SOURCES } from '../kernels/wgsl.generated.js';
-import { empty, tensor, Tensor } from '../tensor.js';
+import { empty, shapeSize, tensor, Tensor } from '../tensor.js';
 import {
   broadcastShapes,
   broadcastStrides,
@@ -132,8 +133,11 @@ export function binaryKernel(
   const shape = broadcastShapes(op, a.shape, b.shape);
   const bufferA = a.buffer(op);
   const bufferB = b.buffer(op);
-  const spec = cachedSpec(binarySpecs, expr, binarySpec);
   const plain = sameShape(a.shape, shape) && sameShape(b.shape, shape);
+  const { spec, workgroups } = runLaunch(
+    cachedSpec(binarySpecs, expr, binarySpec),
+    shapeSize(shape),
+  );
   const out = launchInto(op, shape, (out) =>
     launch(spec, {
       label: op,
@@ -151,7 +155,7 @@ export function binaryKernel(
         { buffer: bufferB, bytes: b.bytes },
         { buffer: out.buffer(op), bytes: out.bytes },
       ],
-      workgroups: workgroupsFor(spec, out.size),
+      workgroups,
     }),
   );
   checkOutput(op, out, [a, b]);
@@ -170,7 +174,10 @@ export function unaryKernel(
   beta = 0,
 ): Tensor {
   const buffer = x.buffer(op);
-  const spec = cachedSpec(unarySpecs, expr, unarySpec);
+  const { spec, workgroups } = runLaunch(
+    cachedSpec(unarySpecs, expr, unarySpec),
+    x.size,
+  );
   const out = launchInto(op, x.shape, (out) =>
     launch(spec, {
       label: op,
@@ -179,7 +186,7 @@ export function unaryKernel(
         { buffer, bytes: x.bytes },
         { buffer: out.buffer(op), bytes: out.bytes },
       ],
-      workgroups: workgroupsFor(spec, x.size),
+      workgroups,
     }),
   );
   checkOutput(op, out, [x]);
