@@ -82,6 +82,15 @@ export { maxPool3d, avgPool3d } from './ops/pool.js';
 export type { Pool3dOptions, AvgPool3dOptions } from './ops/pool.js';
 export { upsample3d } from './ops/upsample.js';
 export type { Upsample3dOptions, UpsampleMode } from './ops/upsample.js';
+export { nccLoss, smoothnessLoss, diceLoss, oneHot, diceScore } from './ops/losses.js';
+export type {
+  NccOptions,
+  DiceLossOptions,
+  DiceScores,
+  LabelArray,
+  LabelVolume,
+} from './ops/losses.js';
+export { smoothnessOptions } from './kernels/smoothness.js';
 export { warp, composeFlows, integrateVelocity } from './ops/warp.js';
 export type { WarpMode, WarpOptions } from './ops/warp.js';
 export { readNifti, writeNifti, NiftiError } from './pipeline/nifti.js';
