@@ -35,11 +35,17 @@ import {
 import { SamImageEncoder } from '../src/nn/sam/encoder.js';
 import {
   SAM_IMAGE_ENCODER_KEYS,
+  SAM_MASK_PROMPT_KEYS,
   inferSamConfig,
   loadWeights,
 } from '../src/nn/sam/key-map.js';
+import {
+  MaskPromptEncoder2d,
+  MaskPromptEncoder3d,
+} from '../src/nn/sam/prompt-encoder.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import {
+  maskDownscalingRef,
   relativePositionTableRef,
   samAttentionRef,
   samBlockRef,
@@ -678,6 +684,106 @@ describe('sam encoder structure', () => {
     );
     expect(() => samConfig('tiny', { heads: 5 })).toThrow(
       'samConfig: embedDim 32 is not a multiple of heads 5',
+    );
+  });
+});
+
+describe('mask prompt encoders', () => {
+  it('2d matches pytorch', async () => {
+    const encoder = new MaskPromptEncoder2d({
+      inChannels: 1,
+      hiddenChannels: 8,
+      embedDim: 12,
+    });
+    const report = loadWeights(encoder, checkpoint, {
+      mapping: SAM_MASK_PROMPT_KEYS,
+    });
+    expect(report.matched.size).toBe(10);
+    const { in_shape: shape, out, shape: outShape } = expected.prompt2d;
+    const mask = tensor(pattern(shape), shape);
+    const got = await run(() => encoder.forward(mask));
+    expect(got.shape).toEqual(outShape);
+    expectClose(got.data, out, 1e-4, 0, 'prompt 2d');
+    mask.dispose();
+    encoder.dispose();
+  });
+
+  it('3d matches pytorch', async () => {
+    const reference = expected.prompt3d;
+    const encoder = new MaskPromptEncoder3d({
+      inChannels: 2,
+      hiddenChannels: 8,
+      embedDim: 12,
+    });
+    const state = new Map<string, Tensor>();
+    for (const [name, { shape, data }] of Object.entries(reference.weights)) {
+      state.set(`mask_downscaling.${name}`, tensor(data, shape));
+    }
+    encoder.loadStateDict(state);
+    for (const t of state.values()) t.dispose();
+    const mask = tensor(reference.input, reference.in_shape);
+    const got = await run(() => encoder.forward(mask));
+    expect(got.shape).toEqual(reference.shape);
+    expectClose(got.data, reference.out, 1e-4, 0, 'prompt 3d');
+    mask.dispose();
+    encoder.dispose();
+  });
+
+  it.each([
+    ['2d', [2, 1, 9, 8]],
+    ['3d', [1, 2, 4, 5, 8]],
+  ] as const)('%s gradients', async (rank, shape) => {
+    const options = { inChannels: shape[1], hiddenChannels: 4, embedDim: 3 };
+    const encoder =
+      rank === '2d'
+        ? new MaskPromptEncoder2d({ ...options, seed: 1 })
+        : new MaskPromptEncoder3d({ ...options, seed: 1 });
+    randomizeParameters(encoder, 3);
+    const result = await checkModuleGradients(
+      encoder,
+      host([...shape], 4),
+      (x) => encoder.forward(x),
+      (x, params) => maskDownscalingRef(x, params),
+    );
+    expect(result.ok, result.report).toBe(true);
+    encoder.dispose();
+  });
+
+  it('names follow sam', () => {
+    const encoder = new MaskPromptEncoder2d();
+    const shapes = Object.fromEntries(
+      encoder.namedParameters().map(([name, t]) => [name, t.shape]),
+    );
+    expect(shapes).toEqual({
+      'mask_downscaling.0.weight': [4, 1, 2, 2],
+      'mask_downscaling.0.bias': [4],
+      'mask_downscaling.1.weight': [4],
+      'mask_downscaling.1.bias': [4],
+      'mask_downscaling.3.weight': [16, 4, 2, 2],
+      'mask_downscaling.3.bias': [16],
+      'mask_downscaling.4.weight': [16],
+      'mask_downscaling.4.bias': [16],
+      'mask_downscaling.6.weight': [256, 16, 1, 1],
+      'mask_downscaling.6.bias': [256],
+    });
+    encoder.dispose();
+  });
+
+  it('3d rejects a 2d mask', () => {
+    const encoder = new MaskPromptEncoder3d({ inChannels: 3, embedDim: 8 });
+    const mask = zeros([1, 3, 8, 8]);
+    expect(() => encoder.forward(mask)).toThrow(
+      'MaskPromptEncoder3d: mask [1,3,8,8] must be [N, C, D, H, W] with ' +
+        'C = 3 and every spatial size at least 4',
+    );
+    mask.dispose();
+    encoder.dispose();
+  });
+
+  it('rejects hidden channels that are not multiples of 4', () => {
+    expect(() => new MaskPromptEncoder2d({ hiddenChannels: 6 })).toThrow(
+      'MaskPromptEncoder2d: hiddenChannels must be a positive multiple of ' +
+        '4, got 6',
     );
   });
 });

@@ -419,3 +419,42 @@ export function samEncoderRef(
     1e-6,
   );
 }
+
+/**
+ * Runs SAM's mask_downscaling on a mask [N, C, H, W] or [N, C, D, H, W]
+ * with parameters `mask_downscaling.{0,1,3,4,6}.*`.
+ */
+export function maskDownscalingRef(
+  x: NDArray,
+  params: ParameterMap,
+): NDArray {
+  const param = (name: string) => get(params, `mask_downscaling.${name}`);
+  const is2d = x.shape.length === 4;
+  const to5d = (a: NDArray): NDArray => {
+    if (!is2d) return a;
+    const [first, second, ...rest] = a.shape;
+    return { shape: [first, second, 1, ...rest], data: a.data };
+  };
+  const conv = (input: NDArray, index: number, stride: number) => {
+    const weight = to5d(param(`${index}.weight`));
+    return conv3dRef(input, weight, param(`${index}.bias`), {
+      stride: is2d ? [1, stride, stride] : [stride, stride, stride],
+      padding: [0, 0, 0],
+      dilation: [1, 1, 1],
+    });
+  };
+  const norm = (input: NDArray, index: number) =>
+    layerNormChannelsRef(
+      input,
+      param(`${index}.weight`),
+      param(`${index}.bias`),
+      1e-6,
+    );
+  let y = to5d(x);
+  y = geluArray(norm(conv(y, 0, 2), 1));
+  y = geluArray(norm(conv(y, 3, 2), 4));
+  y = conv(y, 6, 1);
+  if (!is2d) return y;
+  const [n, c, , h, w] = y.shape;
+  return { shape: [n, c, h, w], data: y.data };
+}
