@@ -1,68 +1,37 @@
-// Resampling of learned tables (position embeddings, relative position
-// tables) along one axis, as a matrix product with host-built weights. The
-// tables are parameters, so the resampling must stay differentiable, and a
-// product with a small [out, in] matrix is that and also shrinks a table.
+// Resampling of SAM's learned tables, which are stored channels last
+// (pos_embed [1, H, W, C], rel_pos_h [rows, c]), on upsample3d in linear
+// mode with align_corners false. The tables are parameters, so the
+// resampling stays differentiable; upsample3d also shrinks a table when
+// the target is smaller.
 
-import { matmul } from '../../ops/matmul.js';
+import { permute } from '../../ops/layout.js';
+import { upsample3d } from '../../ops/upsample.js';
 import { reshape } from '../../ops/view.js';
-import { formatShape, tensor, tidy, type Tensor } from '../../tensor.js';
+import { formatShape, tidy, type Tensor } from '../../tensor.js';
 
 /**
- * Returns the [outSize, inSize] row-major weights of PyTorch's linear
- * interpolation with align_corners false and no antialiasing
- * (F.interpolate mode 'linear' or 'bilinear' per axis). Output position o
- * samples the input at s = (o + 0.5) * inSize / outSize - 0.5, clamped to
- * be at least 0, and mixes the two neighbours floor(s) and floor(s) + 1
- * (the last index repeated at the upper edge).
- */
-export function linearResampleWeights(
-  inSize: number,
-  outSize: number,
-): Float32Array {
-  const valid = (size: number) => Number.isInteger(size) && size >= 1;
-  if (!valid(inSize) || !valid(outSize)) {
-    throw new RangeError(
-      `linearResampleWeights: sizes must be positive integers, got ` +
-        `${inSize} -> ${outSize}`,
-    );
-  }
-  const weights = new Float32Array(outSize * inSize);
-  const ratio = inSize / outSize;
-  for (let o = 0; o < outSize; o++) {
-    const source = Math.max((o + 0.5) * ratio - 0.5, 0);
-    const lower = Math.floor(source);
-    const upper = Math.min(lower + 1, inSize - 1);
-    const fraction = source - lower;
-    weights[o * inSize + lower] += 1 - fraction;
-    weights[o * inSize + upper] += fraction;
-  }
-  return weights;
-}
-
-/**
- * Resamples the rows of `table` [rows, ...] linearly to `rows` rows
- * (align_corners false). Differentiable in `table`.
+ * Resamples the rows of `table` [rows, c] linearly to `rows` rows, like
+ * F.interpolate(mode='linear') along the rows, as SAM's get_rel_pos does.
  */
 export function resampleRows(table: Tensor, rows: number): Tensor {
-  if (table.rank < 1) {
+  if (table.rank !== 2) {
     throw new RangeError(
-      `resampleRows: table ${formatShape(table.shape)} needs at least one axis`,
+      `resampleRows: table ${formatShape(table.shape)} must be [rows, c]`,
     );
   }
-  const inRows = table.shape[0];
+  const [inRows, c] = table.shape;
   if (inRows === rows) return table;
   return tidy(() => {
-    const rest = table.shape.slice(1);
-    const weights = tensor(linearResampleWeights(inRows, rows), [rows, inRows]);
-    const flat = reshape(table, [inRows, table.size / Math.max(inRows, 1)]);
-    return reshape(matmul(weights, flat), [rows, ...rest]);
+    // [rows, c] -> [1, c, 1, 1, rows]: the rows become the W axis.
+    const columns = reshape(permute(table, [1, 0]), [1, c, 1, 1, inRows]);
+    const resized = upsample3d(columns, { size: [1, 1, rows], mode: 'linear' });
+    return permute(reshape(resized, [c, rows]), [1, 0]);
   });
 }
 
 /**
  * Resamples a channels-last grid `grid` [1, H, W, C] to [1, height, width,
- * C] with bilinear weights (align_corners false, no antialiasing), one
- * axis after the other. Differentiable in `grid`.
+ * C] bilinearly (align_corners false, no antialiasing).
  */
 export function resampleGrid(
   grid: Tensor,
@@ -77,11 +46,10 @@ export function resampleGrid(
   const [, h, w, c] = grid.shape;
   if (h === height && w === width) return grid;
   return tidy(() => {
-    // Rows: [height, H] x [H, W * C].
-    const rows = resampleRows(reshape(grid, [h, w, c]), height);
-    // Columns: [width, W] x [W, C] for each of the height rows.
-    const columnWeights = tensor(linearResampleWeights(w, width), [width, w]);
-    const resampled = w === width ? rows : matmul(columnWeights, rows);
-    return reshape(resampled, [1, height, width, c]);
+    const channelsFirst = reshape(permute(grid, [0, 3, 1, 2]), [1, c, 1, h, w]);
+    const size = [1, height, width] as const;
+    const resized = upsample3d(channelsFirst, { size, mode: 'linear' });
+    const planes = reshape(resized, [1, c, height, width]);
+    return permute(planes, [0, 2, 3, 1]);
   });
 }
