@@ -40,6 +40,12 @@ import {
   loadWeights,
 } from '../src/nn/sam/key-map.js';
 import {
+  SAM_PIXEL_MEAN,
+  SAM_PIXEL_STD,
+  resizedShape,
+  samPreprocess,
+} from '../src/nn/sam/preprocess.js';
+import {
   MaskPromptEncoder2d,
   MaskPromptEncoder3d,
 } from '../src/nn/sam/prompt-encoder.js';
@@ -785,5 +791,103 @@ describe('mask prompt encoders', () => {
       'MaskPromptEncoder2d: hiddenChannels must be a positive multiple of ' +
         '4, got 6',
     );
+  });
+});
+
+/** Runs SAM-style preprocessing in float64: scale, resize, normalise, pad. */
+function preprocessRef(
+  slices: NDArray,
+  imageSize: number,
+  range: 'slice' | [number, number],
+): NDArray {
+  const [n, , h, w] = slices.shape;
+  const scale = imageSize / Math.max(h, w);
+  const outH = Math.floor(h * scale + 0.5);
+  const outW = Math.floor(w * scale + 0.5);
+  // PyTorch's linear rule with align_corners false, per axis.
+  const taps = (inSize: number, outSize: number, o: number) => {
+    const source = Math.max(((o + 0.5) * inSize) / outSize - 0.5, 0);
+    const lower = Math.floor(source);
+    const upper = Math.min(lower + 1, inSize - 1);
+    return { lower, upper, fraction: source - lower };
+  };
+  const mean = [123.675, 116.28, 103.53];
+  const std = [58.395, 57.12, 57.375];
+  const out = new Float64Array(n * 3 * imageSize * imageSize);
+  for (let s = 0; s < n; s++) {
+    const plane = slices.data.subarray(s * h * w, (s + 1) * h * w);
+    const low = range === 'slice' ? Math.min(...plane) : range[0];
+    const high = range === 'slice' ? Math.max(...plane) : range[1];
+    const spread = Math.max(high - low, 1e-12);
+    const byte = (y: number, x: number) =>
+      ((plane[y * w + x] - low) / spread) * 255;
+    for (let y = 0; y < outH; y++) {
+      const ty = taps(h, outH, y);
+      for (let x = 0; x < outW; x++) {
+        const tx = taps(w, outW, x);
+        const top =
+          byte(ty.lower, tx.lower) * (1 - tx.fraction) +
+          byte(ty.lower, tx.upper) * tx.fraction;
+        const bottom =
+          byte(ty.upper, tx.lower) * (1 - tx.fraction) +
+          byte(ty.upper, tx.upper) * tx.fraction;
+        const value = top * (1 - ty.fraction) + bottom * ty.fraction;
+        for (let c = 0; c < 3; c++) {
+          const at = ((s * 3 + c) * imageSize + y) * imageSize + x;
+          out[at] = (value - mean[c]) / std[c];
+        }
+      }
+    }
+  }
+  return { shape: [n, 3, imageSize, imageSize], data: out };
+}
+
+describe('sam preprocessing', () => {
+  it('resized shape rounds like sam', () => {
+    expect(resizedShape(5, 7, 16)).toEqual([11, 16]);
+    expect(resizedShape(20, 9, 8)).toEqual([8, 4]);
+    expect(resizedShape(512, 512, 1024)).toEqual([1024, 1024]);
+    expect(resizedShape(240, 160, 1024)).toEqual([1024, 683]);
+  });
+
+  it.each([
+    ['enlarged, per slice', [2, 1, 5, 7], 16, 'slice'],
+    ['shrunk, per slice', [1, 1, 20, 9], 8, 'slice'],
+    ['fixed range', [2, 1, 6, 6], 12, [-1, 2]],
+    ['same size', [1, 1, 4, 3], 4, 'slice'],
+  ] as const)('matches reference, %s', async (_, shape, size, range) => {
+    const slices = host([...shape], 21);
+    const rangeArg =
+      range === 'slice' ? range : ([...range] as [number, number]);
+    const got = samPreprocess(upload(slices), {
+      imageSize: size,
+      intensityRange: rangeArg,
+    });
+    const ref = preprocessRef(slices, size, rangeArg);
+    expect(got.shape).toEqual(ref.shape);
+    expectClose(await got.toArray(), ref.data, 1e-5, 1e-5);
+    got.dispose();
+  });
+
+  it('constant slice is the normalised zero', async () => {
+    const slices = tensor(new Float32Array(6).fill(3), [1, 1, 2, 3]);
+    const got = await samPreprocess(slices, { imageSize: 3 }).toArray();
+    // The content is 2x3 at the top; the third row is padding (0).
+    for (let c = 0; c < 3; c++) {
+      const plane = got.subarray(c * 9, (c + 1) * 9);
+      const zero = -SAM_PIXEL_MEAN[c] / SAM_PIXEL_STD[c];
+      expectClose(plane.subarray(0, 6), new Array(6).fill(zero), 1e-6, 1e-6);
+      expectClose(plane.subarray(6), [0, 0, 0], 0, 0);
+    }
+    slices.dispose();
+  });
+
+  it('rejects a volume', () => {
+    const volume = zeros([1, 1, 3, 4, 5]);
+    expect(() => samPreprocess(volume, { imageSize: 16 })).toThrow(
+      'samPreprocess: slices [1,1,3,4,5] must be [N, 1, H, W] with at ' +
+        'least one pixel',
+    );
+    volume.dispose();
   });
 });
