@@ -1,0 +1,261 @@
+// Configuration of the RRL-MedSAM networks: widths, normalisation,
+// activation, diffeomorphic integration and the auto-prompt switch, with
+// named presets and the closed-form parameter count of the encoder.
+//
+// Channel lists run from full resolution (level 0) to the bottleneck
+// (level 4). The encoder halves the grid at levels 1 to 4, so an input's
+// D, H and W must be multiples of 16.
+
+/** Normalisation after every 3x3x3 convolution of the CNN blocks. */
+export type NormKind = 'instance' | 'group' | 'none';
+
+export interface RrlModelConfig {
+  /** Preset name, for logs and checkpoints. */
+  name: string;
+  /** Image channels (1 for a single MR or CT contrast). */
+  inChannels: number;
+  /** K + 1: the K labelled structures and the background (class 0). */
+  numClasses: number;
+  /** Output channels of the five encoder levels, finest first. */
+  encoderChannels: readonly number[];
+  /**
+   * Output channels of the four decoder levels 0 to 3, finest first, used
+   * by the registration decoder and both segmentation decoders.
+   */
+  decoderChannels: readonly number[];
+  norm: NormKind;
+  /** Groups of group normalisation (must divide every width). */
+  normGroups: number;
+  /** Learn a per-channel scale and shift in each normalisation layer. */
+  normAffine: boolean;
+  /** Negative slope of the LeakyReLU after each normalisation. */
+  leakySlope: number;
+  /**
+   * Scaling and squaring steps that integrate the decoder's output as a
+   * stationary velocity field; 0 uses the output as the displacement.
+   */
+  integrationSteps: number;
+  /** Feed the general branch's mask to the medical decoder as a prompt. */
+  autoPrompt: boolean;
+  /** Stop gradients of the medical losses at the prompt mask. */
+  detachPrompt: boolean;
+  /** Hidden width of the mask-prompt encoder (a multiple of 4). */
+  promptHiddenChannels: number;
+  /** Channels of the teacher's features that the projection maps to. */
+  teacherChannels: number;
+  /** Standard deviation of the initial weights of the flow convolution. */
+  flowInitStd: number;
+  /** Seed of the initial weights. */
+  seed: number;
+}
+
+/** A preset: a model config without the data-dependent class count. */
+export type RrlPreset = Omit<RrlModelConfig, 'numClasses'> & {
+  /** Training grid [D, H, W] the preset is sized for. */
+  grid: readonly [number, number, number];
+};
+
+/** Parameters of SAM ViT-B's image encoder (samEncoderParameterCount). */
+export const SAM_VIT_B_PARAMETERS = 89_670_912;
+
+const COMMON = {
+  inChannels: 1,
+  norm: 'instance',
+  normGroups: 4,
+  normAffine: true,
+  // PyTorch's default slope, also nnU-Net's.
+  leakySlope: 0.01,
+  // Decision: plain displacement by default, as VoxelMorph's default
+  // (int_steps = 7 there makes the field diffeomorphic). Set 7 to integrate.
+  integrationSteps: 0,
+  autoPrompt: true,
+  detachPrompt: true,
+  // SAM's mask_in_chans.
+  promptHiddenChannels: 16,
+  // SAM's image encoder neck width.
+  teacherChannels: 256,
+  // VoxelMorph initialises its flow layer with Normal(0, 1e-5), zero bias.
+  flowInitStd: 1e-5,
+  seed: 0,
+} as const;
+
+/**
+ * Named presets.
+ * - `default`: the paper's set-up. The encoder has 2,767,920 parameters,
+ *   3.09% of SAM ViT-B's 89,670,912 (see encoderParameterCount).
+ * - `cpu`: a narrower network on a 48^3 grid for machines without a GPU,
+ *   picked by measurement (see the comment at its entry).
+ * - `tiny`: the smallest widths that exercise every code path, for tests.
+ */
+export const RRL_PRESETS = {
+  default: {
+    ...COMMON,
+    name: 'default',
+    encoderChannels: [16, 32, 64, 128, 208],
+    decoderChannels: [16, 32, 64, 128],
+    grid: [128, 128, 128],
+  },
+  cpu: {
+    ...COMMON,
+    name: 'cpu',
+    encoderChannels: [4, 8, 16, 32, 64],
+    decoderChannels: [4, 8, 16, 32],
+    promptHiddenChannels: 8,
+    grid: [48, 48, 48],
+  },
+  tiny: {
+    ...COMMON,
+    name: 'tiny',
+    encoderChannels: [2, 4, 4, 8, 8],
+    decoderChannels: [2, 4, 4, 8],
+    normGroups: 2,
+    promptHiddenChannels: 4,
+    grid: [32, 32, 32],
+  },
+} as const satisfies Record<string, RrlPreset>;
+
+export type RrlPresetName = keyof typeof RRL_PRESETS;
+
+/** Options of rrlConfig: a preset, the class count and any overrides. */
+export type RrlConfigOptions = Partial<RrlModelConfig> & {
+  numClasses: number;
+  preset?: RrlPresetName;
+};
+
+/**
+ * Returns the checked model config of `options.preset` (default
+ * 'default') with the other fields of `options` applied. Throws a
+ * RangeError naming the field when a value is out of range.
+ */
+export function rrlConfig(options: RrlConfigOptions): RrlModelConfig {
+  const presetName = options.preset ?? 'default';
+  if (!(presetName in RRL_PRESETS)) {
+    throw new RangeError(
+      `rrlConfig: unknown preset "${presetName}"; expected one of ` +
+        Object.keys(RRL_PRESETS).join(', '),
+    );
+  }
+  const { grid: _grid, ...preset } = RRL_PRESETS[presetName];
+  const { preset: _preset, ...overrides } = options;
+  const config: RrlModelConfig = { ...preset, ...overrides };
+  checkConfig(config);
+  return config;
+}
+
+function checkWidths(
+  field: string,
+  widths: readonly number[],
+  length: number,
+  groups: number | null,
+): void {
+  if (widths.length !== length) {
+    throw new RangeError(
+      `rrlConfig: ${field} must list ${length} widths, got ` +
+        `[${widths.join(', ')}]`,
+    );
+  }
+  for (const width of widths) {
+    if (!Number.isInteger(width) || width < 1) {
+      throw new RangeError(
+        `rrlConfig: ${field} [${widths.join(', ')}] must hold positive ` +
+          'integers',
+      );
+    }
+    if (groups !== null && width % groups !== 0) {
+      throw new RangeError(
+        `rrlConfig: ${field} width ${width} is not a multiple of ` +
+          `normGroups ${groups}`,
+      );
+    }
+  }
+}
+
+function checkConfig(config: RrlModelConfig): void {
+  const positiveIntegers = [
+    'inChannels',
+    'normGroups',
+    'promptHiddenChannels',
+    'teacherChannels',
+  ] as const;
+  for (const field of positiveIntegers) {
+    const value = config[field];
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(
+        `rrlConfig: ${field} must be a positive integer, got ${value}`,
+      );
+    }
+  }
+  if (!Number.isInteger(config.numClasses) || config.numClasses < 2) {
+    throw new RangeError(
+      `rrlConfig: numClasses must be an integer >= 2 (background and at ` +
+        `least one structure), got ${config.numClasses}`,
+    );
+  }
+  if (config.norm !== 'instance' && config.norm !== 'group' && config.norm !== 'none') {
+    throw new RangeError(
+      `rrlConfig: norm must be 'instance', 'group' or 'none', got ` +
+        JSON.stringify(config.norm),
+    );
+  }
+  const groups = config.norm === 'group' ? config.normGroups : null;
+  checkWidths('encoderChannels', config.encoderChannels, 5, groups);
+  checkWidths('decoderChannels', config.decoderChannels, 4, groups);
+  if (!Number.isInteger(config.integrationSteps) || config.integrationSteps < 0) {
+    throw new RangeError(
+      `rrlConfig: integrationSteps must be an integer >= 0, got ` +
+        config.integrationSteps,
+    );
+  }
+  if (config.promptHiddenChannels % 4 !== 0) {
+    throw new RangeError(
+      `rrlConfig: promptHiddenChannels must be a multiple of 4, got ` +
+        config.promptHiddenChannels,
+    );
+  }
+  if (!(config.leakySlope >= 0) || !Number.isFinite(config.leakySlope)) {
+    throw new RangeError(
+      `rrlConfig: leakySlope must be a finite number >= 0, got ` +
+        config.leakySlope,
+    );
+  }
+  if (!(config.flowInitStd >= 0) || !Number.isFinite(config.flowInitStd)) {
+    throw new RangeError(
+      `rrlConfig: flowInitStd must be a finite number >= 0, got ` +
+        config.flowInitStd,
+    );
+  }
+}
+
+/** Parameters of one normalisation layer of `channels` channels. */
+export function normParameterCount(
+  config: Pick<RrlModelConfig, 'norm' | 'normAffine'>,
+  channels: number,
+): number {
+  return config.norm !== 'none' && config.normAffine ? 2 * channels : 0;
+}
+
+/** Parameters of a 3x3x3 convolution with bias. */
+function conv3Count(inChannels: number, outChannels: number): number {
+  return 27 * inChannels * outChannels + outChannels;
+}
+
+/**
+ * Returns the parameter count of Encoder3d for a config, in closed form:
+ * per level two 3x3x3 convolutions with bias (the first from the previous
+ * level's width) and their normalisation layers.
+ */
+export function encoderParameterCount(
+  config: Pick<
+    RrlModelConfig,
+    'inChannels' | 'encoderChannels' | 'norm' | 'normAffine'
+  >,
+): number {
+  let count = 0;
+  let previous = config.inChannels;
+  for (const width of config.encoderChannels) {
+    count += conv3Count(previous, width) + conv3Count(width, width);
+    count += 2 * normParameterCount(config, width);
+    previous = width;
+  }
+  return count;
+}
