@@ -9,6 +9,7 @@ import {
   smoothnessRef,
 } from '../src/reference/losses.js';
 import type { NDArray } from '../src/reference/ndarray.js';
+import { rowGroupOptions } from '../src/kernels/row_groups.js';
 import { Random } from '../src/random.js';
 import { device, expectClose, hostAndDevice, randomValues } from './helpers.js';
 
@@ -99,9 +100,9 @@ describe('nccLoss forward', () => {
     { name: 'window 3', shape: [1, 1, 7, 5, 9], window: [3, 3, 3] },
     { name: 'window 5', shape: [1, 1, 7, 5, 9], window: [5, 5, 5] },
     { name: 'per-axis window 3 5 1', shape: [2, 3, 5, 6, 7], window: [3, 5, 1] },
-    // Extents past the 16-position segments exercise the sliding windows'
-    // restarts along every axis.
-    { name: 'long axes window 5', shape: [1, 1, 37, 20, 35], window: [5, 5, 5] },
+    // D and H past the 32-position segments exercise the sliding windows'
+    // restarts; W is summed in registers and has no segments.
+    { name: 'long axes window 5', shape: [1, 1, 37, 34, 35], window: [5, 5, 5] },
     // W % 4 == 0 takes the variant with vec4 input bindings.
     { name: 'aligned rows window 5', shape: [1, 2, 6, 7, 12], window: [5, 5, 5] },
     // A W radius of 5 reaches two quads to each side.
@@ -114,7 +115,7 @@ describe('nccLoss forward', () => {
       const [bh, b] = hostAndDevice(c.shape, 2);
       const loss = nccLoss(a, b, { window: c.window });
       expect(loss.shape).toEqual([]);
-      // cc is in [0, 1]; float32 box sums of up to 125 terms: 1e-5 of the value.
+      // cc is in [0, 1] and the box sums are float32: 1e-5 of the value.
       expectClose([await loss.item()], nccRef(ah, bh, c.window).data, 1e-5, 1e-6);
     });
   }
@@ -138,8 +139,8 @@ describe('nccLoss forward', () => {
       const [, a] = hostAndDevice(shape, 5);
       for (const window of [3, 9]) {
         const loss = await nccLoss(a, a, { window }).item();
-        const what = `[${shape}] window ${window}: loss ${loss}`;
-        expect(Math.abs(loss + 1), what).toBeLessThanOrEqual(1e-4);
+        const description = `[${shape}] window ${window}: loss ${loss}`;
+        expect(Math.abs(loss + 1), description).toBeLessThanOrEqual(1e-4);
       }
     }
   });
@@ -428,6 +429,28 @@ describe('diceLoss', () => {
     runs[0].forEach((values, i) => expect(sameBits(values, runs[1][i]), `output ${i}`).toBe(true));
   });
 
+  it('dice in row groups', async () => {
+    // Rows of 210 voxels (840 bytes) under a 2000-byte binding limit: groups
+    // of 2 rows, the path of tensors larger than one storage binding.
+    const run = async (): Promise<Float32Array[]> => {
+      const p = tensor(Float32Array.from(probs), shape, { requiresGrad: true });
+      const t = tensor(Float32Array.from(target), shape, { requiresGrad: true });
+      const loss = diceLoss(p, t, { excludeBackground: true });
+      const value = await loss.toArray();
+      backward(loss);
+      return [value, await p.grad!.toArray(), await t.grad!.toArray()];
+    };
+    const whole = await run();
+    rowGroupOptions.maxBindingBytes = 2000;
+    let grouped: Float32Array[];
+    try {
+      grouped = await run();
+    } finally {
+      rowGroupOptions.maxBindingBytes = 0;
+    }
+    whole.forEach((values, i) => expect(sameBits(values, grouped[i]), `output ${i}`).toBe(true));
+  });
+
   it('dice shape mismatch', () => {
     const [, p] = hostAndDevice([1, 3, 4, 5, 6], 1);
     const [, t] = hostAndDevice([1, 2, 4, 5, 6], 2);
@@ -512,6 +535,35 @@ describe('oneHot', () => {
     data[9] = 2.5;
     const out = oneHot(tensor(data, [2, ...spatial]), 4);
     await expect(out.toArray()).rejects.toThrow('oneHot: label NaN at index 5 of labels [2,3,4,5]');
+  });
+
+  it('one-hot in row groups', async () => {
+    // Rows of 60 voxels (240 bytes) under a 500-byte binding limit.
+    const data = Float32Array.from(labels);
+    const whole = await oneHot(tensor(data, [2, 1, ...spatial]), 4).toArray();
+    data[75] = 9;
+    rowGroupOptions.maxBindingBytes = 500;
+    try {
+      const out = oneHot(tensor(Float32Array.from(labels), [2, 1, ...spatial]), 4);
+      expect(Array.from(await out.toArray())).toEqual(Array.from(whole));
+      // The label check covers every voxel when the rows are split.
+      const bad = oneHot(tensor(data, [2, 1, ...spatial]), 4);
+      await expect(bad.toArray()).rejects.toThrow('oneHot: label 9 at index 75 of labels');
+    } finally {
+      rowGroupOptions.maxBindingBytes = 0;
+    }
+  });
+
+  it('one-hot row larger than a binding', () => {
+    rowGroupOptions.maxBindingBytes = 200;
+    try {
+      expect(() => oneHot({ data: labels, shape: [2, 1, ...spatial] }, 4)).toThrow(
+        'oneHot: one row of 240 bytes of [2,4,3,4,5] exceeds the largest storage binding ' +
+          'of 200 bytes; use a smaller volume',
+      );
+    } finally {
+      rowGroupOptions.maxBindingBytes = 0;
+    }
   });
 
   it('one-hot bad shape', () => {

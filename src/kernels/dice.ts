@@ -1,11 +1,14 @@
 // Launchers of the soft Dice kernels: dice_sums, then loss_sum's tree and
 // dice_finish forward; dice_grad backward. Each (sample, class) row of
-// D * H * W voxels is read in quads of 4 voxels (see quad_io.ts).
+// D * H * W voxels is read in quads of 4 voxels (see quad_io.ts). Tensors
+// larger than one storage binding (16 classes of 128^3 already are) run in
+// groups of rows (see row_groups.ts).
 
 import { empty, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { sumRowsVec4 } from './loss_sum.js';
 import { quadLoader, quadStorer, volumeType } from './quad_io.js';
+import { copyValues, rowGroups, type RowGroup } from './row_groups.js';
 
 /** Quads (4 voxels) per invocation of dice_sums. */
 export const DICE_CHUNK = 16;
@@ -67,6 +70,7 @@ function gradSpec(aligned: boolean): KernelSpec {
       name: 'dice_grad',
       uniforms: [
         ['total', 'u32'],
+        ['first_row', 'u32'],
         ['width', 'u32'],
         ['quads', 'u32'],
         ['scale', 'f32'],
@@ -104,6 +108,17 @@ export interface DiceForward {
   coefficients: Tensor;
 }
 
+/**
+ * Rows `group` of a [rows, width] tensor: the tensor itself when the group
+ * is all of it, else a copy (the caller disposes it).
+ */
+function groupRows(op: string, t: Tensor, group: RowGroup, rows: number, width: number): Tensor {
+  if (group.count === rows) return t;
+  const part = empty([group.count, width], op);
+  copyValues(op, t, group.first * width, part, 0, group.count * width);
+  return part;
+}
+
 /** Runs the forward kernels on same-shaped [N, K, ...spatial] tensors. */
 export function diceForwardKernels(
   op: string,
@@ -119,12 +134,21 @@ export function diceForwardKernels(
   const chunks = Math.ceil(quads / DICE_CHUNK);
   const partials = empty([rows, chunks, 4], op);
   const spec = sumsSpec(width % 4 === 0);
-  launch(spec, {
-    label: `${op} sums`,
-    uniforms: { total: rows * chunks, width, quads, chunks },
-    buffers: [binding(probs, op), binding(target, op), binding(partials, op)],
-    workgroups: workgroupsFor(spec, rows * chunks),
-  });
+  for (const group of rowGroups(op, probs.shape, rows, width * 4)) {
+    const p = groupRows(op, probs, group, rows, width);
+    const t = groupRows(op, target, group, rows, width);
+    const groupPartials = group.count === rows ? partials : empty([group.count, chunks, 4], op);
+    launch(spec, {
+      label: `${op} sums`,
+      uniforms: { total: group.count * chunks, width, quads, chunks },
+      buffers: [binding(p, op), binding(t, op), binding(groupPartials, op)],
+      workgroups: workgroupsFor(spec, group.count * chunks),
+    });
+    if (groupPartials !== partials) {
+      copyValues(op, groupPartials, 0, partials, group.first * chunks * 4, group.count * chunks * 4);
+      for (const temporary of [p, t, groupPartials]) temporary.dispose();
+    }
+  }
   const sums = sumRowsVec4(op, partials, rows, chunks);
   partials.dispose();
 
@@ -162,18 +186,36 @@ export function diceBackwardKernel(
   const gradProbs = empty(probs.shape, op);
   const gradTarget = empty(target.shape, op);
   const spec = gradSpec(width % 4 === 0);
-  launch(spec, {
-    label: `${op} gradient`,
-    uniforms: { total: rows * quads, width, quads, scale: -1 / (n * (k - firstClass)) },
-    buffers: [
-      binding(probs, op),
-      binding(target, op),
-      binding(coefficients, op),
-      binding(upstream, op),
-      binding(gradProbs, op),
-      binding(gradTarget, op),
-    ],
-    workgroups: workgroupsFor(spec, rows * quads),
-  });
+  for (const group of rowGroups(op, probs.shape, rows, width * 4)) {
+    const whole = group.count === rows;
+    const p = groupRows(op, probs, group, rows, width);
+    const t = groupRows(op, target, group, rows, width);
+    const gp = whole ? gradProbs : empty([group.count, width], op);
+    const gt = whole ? gradTarget : empty([group.count, width], op);
+    launch(spec, {
+      label: `${op} gradient`,
+      uniforms: {
+        total: group.count * quads,
+        first_row: group.first,
+        width,
+        quads,
+        scale: -1 / (n * (k - firstClass)),
+      },
+      buffers: [
+        binding(p, op),
+        binding(t, op),
+        binding(coefficients, op),
+        binding(upstream, op),
+        binding(gp, op),
+        binding(gt, op),
+      ],
+      workgroups: workgroupsFor(spec, group.count * quads),
+    });
+    if (!whole) {
+      copyValues(op, gp, 0, gradProbs, group.first * width, group.count * width);
+      copyValues(op, gt, 0, gradTarget, group.first * width, group.count * width);
+      for (const temporary of [p, t, gp, gt]) temporary.dispose();
+    }
+  }
   return [gradProbs, gradTarget];
 }

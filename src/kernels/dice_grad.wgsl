@@ -13,7 +13,10 @@
 //   2 truth (same type), 3 coefficients (read, vec4<f32>), 4 upstream (read,
 //   f32; element 0 is the gradient of the loss), 5 grad_probs (read_write;
 //   same type as probs), 6 grad_truth (same).
-// Uniforms: total = rows * quads; width = D * H * W; quads; scale as above.
+// Uniforms: total = rows * quads for the rows bound (all N * K rows, or a
+//   group of them when the tensors exceed one binding); first_row = the
+//   index of the first bound row in coefficients; width = D * H * W; quads;
+//   scale as above.
 // Constants: QUAD_IO = generated load_probs, load_truth, store_grad_probs
 //   and store_grad_truth (see quad_io.ts).
 // Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per quad. Grid:
@@ -31,7 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   }
   let row = i / params.quads;
   let quad = i % params.quads;
-  let coefficient = coefficients[row];
+  let coefficient = coefficients[params.first_row + row];
   let factor = upstream[0] * params.scale;
   let alpha = vec4<f32>(coefficient.x);
   let beta = vec4<f32>(coefficient.y);

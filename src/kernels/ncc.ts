@@ -214,7 +214,7 @@ function binding(t: Tensor, op: string) {
   return { buffer: t.buffer(op), bytes: t.bytes };
 }
 
-/** An uninitialised quad volume: [rows, quads, 5 channels, 4 lanes]. */
+/** Allocates an uninitialised quad volume: [rows, quads, 5 channels, 4 lanes]. */
 function quadVolume(g: Geometry, op: string): Tensor {
   return empty([g.rows, g.quads, CHANNELS, 4], op);
 }

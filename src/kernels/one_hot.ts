@@ -12,11 +12,13 @@ import { BUFFER_USAGE, MAP_MODE_READ } from '../gpu-constants.js';
 import { acquireStorage, releaseStorage } from '../pool.js';
 import { empty, formatShape, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
+import { copyValues, rowGroups } from './row_groups.js';
 
 const ONE_HOT_SPEC: KernelSpec = {
   name: 'one_hot',
   uniforms: [
     ['size', 'u32'],
+    ['first_row', 'u32'],
     ['voxels', 'u32'],
     ['classes', 'u32'],
   ],
@@ -104,6 +106,8 @@ async function readPendingChecks(): Promise<void> {
  */
 export function oneHotKernel(op: string, labels: Tensor, outShape: readonly number[]): Tensor {
   const [n, k] = outShape;
+  const voxels = labels.size / n;
+  const groups = rowGroups(op, outShape, n * k, voxels * 4);
   if (!registered) {
     addSyncCheck(readPendingChecks);
     registered = true;
@@ -116,12 +120,20 @@ export function oneHotKernel(op: string, labels: Tensor, outShape: readonly numb
   const out = empty(outShape, op);
   const labelBinding = { buffer: labels.buffer(op), bytes: labels.bytes };
   const statusBinding = { buffer: status, bytes: STATUS_BYTES };
-  launch(ONE_HOT_SPEC, {
-    label: op,
-    uniforms: { size: out.size, voxels: labels.size / n, classes: k },
-    buffers: [labelBinding, { buffer: out.buffer(op), bytes: out.bytes }, statusBinding],
-    workgroups: workgroupsFor(ONE_HOT_SPEC, out.size),
-  });
+  for (const group of groups) {
+    const whole = group.count === n * k;
+    const part = whole ? out : empty([group.count, voxels], op);
+    launch(ONE_HOT_SPEC, {
+      label: op,
+      uniforms: { size: part.size, first_row: group.first, voxels, classes: k },
+      buffers: [labelBinding, { buffer: part.buffer(op), bytes: part.bytes }, statusBinding],
+      workgroups: workgroupsFor(ONE_HOT_SPEC, part.size),
+    });
+    if (!whole) {
+      copyValues(op, part, 0, out, group.first * voxels, part.size);
+      part.dispose();
+    }
+  }
   launch(STATUS_SPEC, {
     label: `${op} status`,
     uniforms: {},

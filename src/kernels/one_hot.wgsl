@@ -9,9 +9,13 @@
 // host reads both at the next sync() and throws. The host sets status[0] to
 // 0xffffffff before the dispatch.
 //
+// When out would exceed one storage binding, the host runs one dispatch per
+// group of (n, k) rows into a smaller out, starting at row first_row.
+//
 // Bindings: 1 labels (read, f32), 2 out (read_write, f32),
 //   3 status (read_write, atomic<u32>, 2 elements).
-// Uniforms: size = N * K * voxels; voxels; classes = K.
+// Uniforms: size = rows * voxels for the rows computed (N * K, or a group);
+//   first_row = row n * K + k of out[0]; voxels; classes = K.
 // Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output element.
 // Grid: ceil(size / WORKGROUP_SIZE) workgroups, folded past 65,535.
 
@@ -24,9 +28,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     return;
   }
   let v = o % params.voxels;
-  let rest = o / params.voxels;
-  let k = rest % params.classes;
-  let n = rest / params.classes;
+  let row = params.first_row + o / params.voxels;
+  let k = row % params.classes;
+  let n = row / params.classes;
   let label = labels[n * params.voxels + v];
   // NaN and infinity are caught by their exponent bits, a test that a
   // compiler assuming finite math cannot fold away.

@@ -1,9 +1,9 @@
 // Soft Dice loss (with backward to both inputs) and one-hot encoding of
 // label maps.
 //
-// Layout: probabilities and targets are [N, K, D, H, W] float32 (K classes,
-// class 0 the background); label maps are [N, 1, D, H, W] or [N, D, H, W]
-// holding integer class ids.
+// Layout: probabilities and targets are [N, K, D, H, W] float32, with K
+// classes and class 0 the background. Label maps are [N, 1, D, H, W] or
+// [N, D, H, W] and contain integer class ids.
 
 import { isGradEnabled, record } from '../autograd/node.js';
 import { diceBackwardKernel, diceForwardKernels } from '../kernels/dice.js';
@@ -22,10 +22,15 @@ export interface DiceLossOptions {
  * one-hot) target. For every sample n and class k, with sums over D, H, W:
  *   dice[n, k] = (2 sum(p t) + epsilon) / (sum(p) + sum(t) + epsilon)
  * and the loss is 1 - the mean of dice over samples and classes (classes
- * 1..K-1 when excludeBackground). Dice is per sample, as in MONAI's DiceLoss
- * with its default batch=False and VoxelMorph's Dice; the epsilon in both
- * places matches MONAI's smooth_nr = smooth_dr = 1e-5, so a class empty in
- * both p and t has Dice 1 and finite gradients. Returns a scalar (shape []).
+ * 1..K-1 when excludeBackground). Returns a scalar (shape []).
+ *
+ * This is the default of MONAI's DiceLoss (monai/losses/dice.py): Dice per
+ * sample and class (batch=False), with 1e-5 added to the numerator and the
+ * denominator (smooth_nr, smooth_dr). A class empty in both p and t
+ * therefore has Dice 1 and finite gradients. NOTE: VoxelMorph's Dice loss
+ * is also per sample, but it returns -mean(dice) and clamps the
+ * denominator at 1e-5 instead of adding epsilon, so its values differ by 1
+ * and for nearly empty classes.
  *
  * @example
  * const loss = diceLoss(softmax(logits, 1), oneHot(labels, 5));
@@ -146,7 +151,9 @@ export function oneHot(labels: Tensor | LabelVolume, numClasses: number): Tensor
   checkLabels(op, labels, numClasses);
   const values = labels.data instanceof Float32Array ? labels.data : Float32Array.from(labels.data);
   const uploaded = tensor(values, labels.shape);
-  const out = oneHotKernel(op, uploaded, outShape);
-  uploaded.dispose();
-  return out;
+  try {
+    return oneHotKernel(op, uploaded, outShape);
+  } finally {
+    uploaded.dispose();
+  }
 }

@@ -54,15 +54,23 @@ export function nccWindow(
  * neighbourhood (zeros outside the volume, n = window^3 samples) give
  *   cross = Sab - Sa Sb / n,  var_a = max(Saa - Sa^2 / n, 0),  var_b alike,
  *   cc    = cross^2 / (var_a var_b + epsilon),
- * and the loss is -mean(cc) over all N * C * D * H * W voxels, so two
- * identical textured volumes give -1. Returns a scalar (shape []).
+ * and the loss is -mean(cc) over all N * C * D * H * W voxels. Two
+ * identical volumes give cc = var^2 / (var^2 + epsilon) per voxel, so a
+ * textured volume against itself scores close to -1. Returns a scalar
+ * (shape []). The window must fit inside the volume along every axis.
  *
  * Each channel is correlated with the same channel of the other volume and
  * the channels are averaged. NOTE: VoxelMorph's own NCC takes single-channel
  * volumes only (its ones filter has one input channel).
  *
+ * NOTE: the intermediates take 80 bytes per 4 voxels in one binding, so a
+ * volume of more than about 6.7M voxels (N * C * D * H * ceil(W / 4) * 80
+ * bytes over the 128 MiB maxStorageBufferBindingSize of many adapters, for
+ * example [1, 1, 192, 192, 192]) fails in launch() with an error that names
+ * the binding.
+ *
  * @example
- * const loss = nccLoss(warped, fixed, { window: 9 }); // -1 <= loss <= 0
+ * const loss = nccLoss(warped, fixed, { window: 9 }); // between -1 and 0
  */
 export function nccLoss(a: Tensor, b: Tensor, options: NccOptions = {}): Tensor {
   const op = 'nccLoss';
