@@ -93,6 +93,9 @@ export type {
 export { smoothnessOptions } from './kernels/smoothness.js';
 export { warp, composeFlows, integrateVelocity } from './ops/warp.js';
 export type { WarpMode, WarpOptions } from './ops/warp.js';
+export { matmul } from './ops/matmul.js';
+export type { MatmulOptions } from './ops/matmul.js';
+export { matmulOptions, matmulTuningSettled, tunedVariants } from './kernels/tuning.js';
 export { readNifti, writeNifti, NiftiError } from './pipeline/nifti.js';
 export type { ReadNiftiOptions, WriteNiftiOptions } from './pipeline/nifti.js';
 export { createVolume, voxelCount, spacingFromAffine, axisCodes } from './pipeline/volume.js';
