@@ -1,0 +1,9 @@
+// The benchmarks `npm run bench` runs, in order. To add one, write a
+// file in this folder that exports a Workload (see harness.ts) and list it
+// here; `--only NAME` then selects it by its name.
+
+import type { Workload } from '../harness.js';
+import { add16M } from './add16m.js';
+import { m1 } from './m1.js';
+
+export const WORKLOADS: readonly Workload[] = [add16M, m1];
