@@ -326,6 +326,28 @@ describe('smoothnessLoss', () => {
     runs[1].forEach((values, i) => expect(sameBits(values, runs[2][i]), `output ${i}`).toBe(true));
   });
 
+  it('smoothness in volume groups', async () => {
+    // Channel volumes of 315 voxels (1260 bytes) under a 3000-byte binding
+    // limit: groups of 2 of the 6 volumes.
+    const run = async (): Promise<Float32Array[]> => {
+      const [, flow] = hostAndDevice([2, 3, 7, 5, 9], 24);
+      flow.requiresGrad = true;
+      const loss = smoothnessLoss(flow);
+      const value = await loss.toArray();
+      backward(loss);
+      return [value, await flow.grad!.toArray()];
+    };
+    const whole = await run();
+    rowGroupOptions.maxBindingBytes = 3000;
+    let grouped: Float32Array[];
+    try {
+      grouped = await run();
+    } finally {
+      rowGroupOptions.maxBindingBytes = 0;
+    }
+    whole.forEach((values, i) => expect(sameBits(values, grouped[i]), `output ${i}`).toBe(true));
+  });
+
   it('smoothness axis of extent 1', () => {
     const [, flow] = hostAndDevice([1, 3, 1, 5, 9], 23);
     expect(() => smoothnessLoss(flow)).toThrow(

@@ -6,6 +6,7 @@ import { empty, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { sumToScalar } from './loss_sum.js';
 import { quadLoader, quadStorer, volumeType } from './quad_io.js';
+import { copyValues, rowGroups, type RowGroup } from './row_groups.js';
 
 /** Positions along D that one invocation walks. */
 export const SMOOTHNESS_SEGMENT = 32;
@@ -120,41 +121,90 @@ export function axisWeights(shape: readonly number[]): [number, number, number] 
   ];
 }
 
-/** Loss of a [N, C, D, H, W] field with D, H, W >= 2 (checked by the caller). */
+/**
+ * Channel volumes `group` of a [N, C, D, H, W] field as a tensor of
+ * [1, count, D, H, W]: the field itself when the group is all of it, else
+ * a copy (the caller disposes it). Volumes are independent in this loss.
+ */
+function groupVolumes(op: string, flow: Tensor, group: RowGroup): Tensor {
+  const [n, c, d, h, w] = flow.shape;
+  if (group.count === n * c) return flow;
+  const voxels = d * h * w;
+  const part = empty([1, group.count, d, h, w], op);
+  copyValues(op, flow, group.first * voxels, part, 0, group.count * voxels);
+  return part;
+}
+
+function volumeGroups(op: string, flow: Tensor): RowGroup[] {
+  const [n, c, d, h, w] = flow.shape;
+  return rowGroups(op, flow.shape, n * c, d * h * w * 4);
+}
+
+/**
+ * Loss of a [N, C, D, H, W] field with D, H, W >= 2 (checked by the
+ * caller). A field larger than one storage binding runs in groups of
+ * channel volumes.
+ */
 export function smoothnessForwardKernel(op: string, flow: Tensor): Tensor {
-  const uniforms = geometry(flow.shape, smoothnessOptions.forwardTile);
-  const partials = empty([uniforms.total, 4], op);
-  const spec = forwardSpec(uniforms.width % 4 === 0);
-  launch(spec, {
-    label: op,
-    uniforms,
-    buffers: [
-      { buffer: flow.buffer(op), bytes: flow.bytes },
-      { buffer: partials.buffer(op), bytes: partials.bytes },
-    ],
-    workgroups: workgroupsFor(spec, uniforms.total),
-  });
+  const groups = volumeGroups(op, flow);
+  const partialsPerVolume = geometry(
+    [1, 1, ...flow.shape.slice(2)],
+    smoothnessOptions.forwardTile,
+  ).total;
+  const total = partialsPerVolume * flow.shape[0] * flow.shape[1];
+  const partials = empty([total, 4], op);
+  for (const group of groups) {
+    const part = groupVolumes(op, flow, group);
+    const uniforms = geometry(part.shape, smoothnessOptions.forwardTile);
+    const spec = forwardSpec(uniforms.width % 4 === 0);
+    const groupPartials = part === flow ? partials : empty([uniforms.total, 4], op);
+    launch(spec, {
+      label: op,
+      uniforms,
+      buffers: [
+        { buffer: part.buffer(op), bytes: part.bytes },
+        { buffer: groupPartials.buffer(op), bytes: groupPartials.bytes },
+      ],
+      workgroups: workgroupsFor(spec, uniforms.total),
+    });
+    if (part !== flow) {
+      const offset = group.first * partialsPerVolume * 4;
+      copyValues(op, groupPartials, 0, partials, offset, groupPartials.size);
+      part.dispose();
+      groupPartials.dispose();
+    }
+  }
   const [wd, wh, ww] = axisWeights(flow.shape);
-  const loss = sumToScalar(op, partials, uniforms.total, [wd, wh, ww, 0]);
+  const loss = sumToScalar(op, partials, total, [wd, wh, ww, 0]);
   partials.dispose();
   return loss;
 }
 
 /** Gradient of the loss with respect to `flow`, given the upstream scalar. */
 export function smoothnessBackwardKernel(op: string, flow: Tensor, upstream: Tensor): Tensor {
-  const uniforms = geometry(flow.shape, smoothnessOptions.backwardTile);
   const [wd, wh, ww] = axisWeights(flow.shape);
   const grad = empty(flow.shape, op);
-  const spec = gradSpec(uniforms.width % 4 === 0);
-  launch(spec, {
-    label: `${op} gradient`,
-    uniforms: { ...uniforms, weight_d: 2 * wd, weight_h: 2 * wh, weight_w: 2 * ww },
-    buffers: [
-      { buffer: flow.buffer(op), bytes: flow.bytes },
-      { buffer: upstream.buffer(op), bytes: upstream.bytes },
-      { buffer: grad.buffer(op), bytes: grad.bytes },
-    ],
-    workgroups: workgroupsFor(spec, uniforms.total),
-  });
+  const voxels = flow.shape[2] * flow.shape[3] * flow.shape[4];
+  for (const group of volumeGroups(op, flow)) {
+    const part = groupVolumes(op, flow, group);
+    const uniforms = geometry(part.shape, smoothnessOptions.backwardTile);
+    const spec = gradSpec(uniforms.width % 4 === 0);
+    const groupGrad = part === flow ? grad : empty(part.shape, op);
+    launch(spec, {
+      label: `${op} gradient`,
+      uniforms: { ...uniforms, weight_d: 2 * wd, weight_h: 2 * wh, weight_w: 2 * ww },
+      buffers: [
+        { buffer: part.buffer(op), bytes: part.bytes },
+        { buffer: upstream.buffer(op), bytes: upstream.bytes },
+        { buffer: groupGrad.buffer(op), bytes: groupGrad.bytes },
+      ],
+      workgroups: workgroupsFor(spec, uniforms.total),
+    });
+    if (part !== flow) {
+      copyValues(op, groupGrad, 0, grad, group.first * voxels, groupGrad.size);
+      part.dispose();
+      groupGrad.dispose();
+    }
+  }
   return grad;
 }

@@ -15,7 +15,9 @@ import { formatShape, type Tensor } from '../tensor.js';
  * the three. Returns a scalar (shape []).
  *
  * Every spatial extent must be at least 2, so that each axis has a
- * difference to average.
+ * difference to average. A field larger than one storage binding (such as
+ * [1, 3, 256, 256, 256], 201 MB) runs one group of channel volumes at a
+ * time; a single channel volume must fit in a binding.
  *
  * @example
  * const loss = smoothnessLoss(flow); // flow [1, 3, D, H, W]
