@@ -153,3 +153,5 @@ export type {
   VolumeLoader,
 } from './pipeline/manifest.js';
 export { validateManifest } from './pipeline/manifest-validate.js';
+export { makePhantom, PHANTOM_LABELS } from './pipeline/phantom.js';
+export type { Phantom, PhantomOptions } from './pipeline/phantom.js';
