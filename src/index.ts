@@ -155,3 +155,19 @@ export type {
 export { validateManifest } from './pipeline/manifest-validate.js';
 export { makePhantom, PHANTOM_LABELS } from './pipeline/phantom.js';
 export type { Phantom, PhantomOptions } from './pipeline/phantom.js';
+export { renderSlices, prepareVolume, labelColor } from './pipeline/slices.js';
+export type {
+  Plane,
+  PreparedVolume,
+  RgbaImage,
+  SliceOptions,
+  VolumeLike,
+} from './pipeline/slices.js';
+export {
+  renderPreview,
+  previewPng,
+  renderPanels,
+  panelPng,
+  encodePng,
+} from './pipeline/preview.js';
+export type { Panel, PanelOptions, PreviewOptions } from './pipeline/preview.js';
