@@ -171,3 +171,57 @@ export {
   encodePng,
 } from './pipeline/preview.js';
 export type { Panel, PanelOptions, PreviewOptions } from './pipeline/preview.js';
+export { Conv2d, Conv3d } from './nn/conv.js';
+export type { ConvOptions, Size2 } from './nn/conv.js';
+export {
+  SAM_CONFIGS,
+  DEFAULT_CPU_TEACHER,
+  samConfig,
+  samEncoderShapes,
+  samEncoderParameterCount,
+} from './nn/sam/config.js';
+export type { SamConfigName, SamEncoderConfig } from './nn/sam/config.js';
+export { SamImageEncoder } from './nn/sam/encoder.js';
+export type { SamEncoderOptions } from './nn/sam/encoder.js';
+export {
+  SamAttention,
+  attend,
+  decomposedRelativeBias,
+  planAttentionTiles,
+  relativePositionTable,
+  windowPartition,
+  windowUnpartition,
+} from './nn/sam/attention.js';
+export type { AttentionGrid, RelativeBias } from './nn/sam/attention.js';
+export { LayerNorm, LayerNorm2d, MlpBlock, PatchEmbed, SamBlock } from './nn/sam/blocks.js';
+export { MaskPromptEncoder2d, MaskPromptEncoder3d } from './nn/sam/prompt-encoder.js';
+export type { MaskPromptOptions } from './nn/sam/prompt-encoder.js';
+export {
+  SAM_PIXEL_MEAN,
+  SAM_PIXEL_STD,
+  resizedShape,
+  samPreprocess,
+} from './nn/sam/preprocess.js';
+export type { IntensityRange, SamPreprocessOptions } from './nn/sam/preprocess.js';
+export {
+  SAM_IMAGE_ENCODER_KEYS,
+  SAM_MASK_PROMPT_KEYS,
+  inferSamConfig,
+  loadWeights,
+} from './nn/sam/key-map.js';
+export {
+  RANDOM_TEACHER,
+  SamTeacher,
+  checkpointIdentity,
+  createSamTeacher,
+  extractTeacherFeatures,
+  teacherCacheKey,
+} from './pipeline/teacher.js';
+export type {
+  SamCheckpoint,
+  SamTeacherOptions,
+  TeacherFeatureCache,
+  TeacherFeatureMeta,
+  TeacherFeatures,
+  TeacherInfo,
+} from './pipeline/teacher.js';
