@@ -5,4 +5,5 @@ export * from './index.js';
 export { readNiftiFile, writeNiftiFile } from './pipeline/nifti-file.js';
 export { loadManifest, fileLoader } from './pipeline/manifest-file.js';
 export type { LoadedManifest, LoadManifestOptions } from './pipeline/manifest-file.js';
+export { writePngFile } from './pipeline/preview-file.js';
 export { DiskFeatureCache } from './pipeline/teacher-cache.js';
