@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backward, gradCheck, noGrad, tensor, type Tensor } from '../src/index.js';
+import {
+  backward,
+  gradCheck,
+  noGrad,
+  smoothnessOptions,
+  tensor,
+  type Tensor,
+} from '../src/index.js';
 import { diceLoss, diceScore, nccLoss, oneHot, smoothnessLoss } from '../src/ops/losses.js';
 import {
   diceLossRef,
@@ -324,6 +331,34 @@ describe('smoothnessLoss', () => {
     // Runs 0 and 3 repeat the unaligned width, 1 and 2 the aligned one.
     runs[0].forEach((values, i) => expect(sameBits(values, runs[3][i]), `output ${i}`).toBe(true));
     runs[1].forEach((values, i) => expect(sameBits(values, runs[2][i]), `output ${i}`).toBe(true));
+  });
+
+  it('smoothness tile sizes', async () => {
+    // 'auto' picks one tile per kernel for this adapter; GPUs take 1x1.
+    const shape = [1, 2, 6, 9, 13];
+    const [flowHost, flow] = hostAndDevice(shape, 25);
+    const tiles = [
+      { rows: 1, quads: 1 },
+      { rows: 3, quads: 2 },
+      { rows: 4, quads: 4 },
+    ];
+    try {
+      for (const tile of tiles) {
+        smoothnessOptions.forwardTile = tile;
+        smoothnessOptions.backwardTile = tile;
+        const tileName = `tile ${tile.rows}x${tile.quads}`;
+        const loss = await smoothnessLoss(flow).item();
+        expectClose([loss], smoothnessRef(flowHost).data, 1e-5, 0, tileName);
+        const result = await gradCheck(smoothnessLoss, smoothnessRef, [{ shape }], {
+          rtol: 1e-3,
+          atol: 1e-6,
+        });
+        expect(result.ok, `${tileName}: ${result.report}`).toBe(true);
+      }
+    } finally {
+      smoothnessOptions.forwardTile = 'auto';
+      smoothnessOptions.backwardTile = 'auto';
+    }
   });
 
   it('smoothness in volume groups', async () => {

@@ -4,6 +4,7 @@
 
 import type { Workload } from '../harness.js';
 import { add16M } from './add16m.js';
+import { w4, w5 } from './losses.js';
 import { m1 } from './m1.js';
 
-export const WORKLOADS: readonly Workload[] = [add16M, m1];
+export const WORKLOADS: readonly Workload[] = [add16M, m1, w4, w5];

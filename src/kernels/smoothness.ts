@@ -7,25 +7,41 @@ import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { sumToScalar } from './loss_sum.js';
 import { quadLoader, quadStorer, volumeType } from './quad_io.js';
 import { copyValues, rowGroups, type RowGroup } from './row_groups.js';
+import { isCpuAdapter } from './runs.js';
 
 /** Positions along D that one invocation walks. */
 export const SMOOTHNESS_SEGMENT = 32;
 
+export interface Tile {
+  rows: number;
+  quads: number;
+}
+
 /**
- * Tiles of rows x quads that one invocation walks along D, per kernel.
- * Larger tiles share more neighbour loads (per quad and step, the forward
- * pass loads 1 + 1 / rows + 1 / quads quads) but hold more registers. The
- * defaults were the fastest of 1x1, 2x2, 4x2, 2x4 and 4x4 in process CPU
- * time on llvmpipe (2 shared cores, a [1, 3, 128, 128, 128] field). The
- * forward differences were small next to run-to-run noise, and other
- * adapters may prefer other sizes.
+ * Tiles of rows x quads that one invocation walks along D, per kernel, or
+ * 'auto'. Larger tiles share more neighbour loads (per quad and step, the
+ * forward pass loads 1 + 1 / rows + 1 / quads quads) but hold more
+ * registers. 'auto' takes 2x2 forward and 4x4 backward on CPU adapters:
+ * the fastest of 1x1, 2x2, 4x2, 2x4 and 4x4 in the W5 benchmark on
+ * llvmpipe (2 shared cores, two rounds each, with wide run-to-run noise).
+ * GPUs get 1x1, so that neighbouring invocations read neighbouring quads.
  */
-export const smoothnessOptions = {
-  forwardTile: { rows: 2, quads: 2 },
-  backwardTile: { rows: 4, quads: 2 },
+export const smoothnessOptions: { forwardTile: Tile | 'auto'; backwardTile: Tile | 'auto' } = {
+  forwardTile: 'auto',
+  backwardTile: 'auto',
 };
 
-type Tile = { rows: number; quads: number };
+function forwardTile(): Tile {
+  const tile = smoothnessOptions.forwardTile;
+  if (tile !== 'auto') return tile;
+  return isCpuAdapter() ? { rows: 2, quads: 2 } : { rows: 1, quads: 1 };
+}
+
+function backwardTile(): Tile {
+  const tile = smoothnessOptions.backwardTile;
+  if (tile !== 'auto') return tile;
+  return isCpuAdapter() ? { rows: 4, quads: 4 } : { rows: 1, quads: 1 };
+}
 
 const GEOMETRY = [
   ['total', 'u32'],
@@ -46,7 +62,7 @@ function tileConstants(tile: Tile) {
 
 function forwardSpec(aligned: boolean): KernelSpec {
   const constants = {
-    ...tileConstants(smoothnessOptions.forwardTile),
+    ...tileConstants(forwardTile()),
     LOAD_FLOW: quadLoader('load_flow', 'flow', aligned) };
   const key = `forward ${JSON.stringify(constants)}`;
   let spec = specs.get(key);
@@ -70,7 +86,7 @@ function gradSpec(aligned: boolean): KernelSpec {
     quadLoader('load_flow', 'flow', aligned),
     quadStorer('store_grad', 'grad', aligned),
   ].join('\n\n');
-  const constants = { ...tileConstants(smoothnessOptions.backwardTile), QUAD_IO: quadIo };
+  const constants = { ...tileConstants(backwardTile()), QUAD_IO: quadIo };
   const key = `grad ${JSON.stringify(constants)}`;
   let spec = specs.get(key);
   if (!spec) {
@@ -149,13 +165,13 @@ export function smoothnessForwardKernel(op: string, flow: Tensor): Tensor {
   const groups = volumeGroups(op, flow);
   const partialsPerVolume = geometry(
     [1, 1, ...flow.shape.slice(2)],
-    smoothnessOptions.forwardTile,
+    forwardTile(),
   ).total;
   const total = partialsPerVolume * flow.shape[0] * flow.shape[1];
   const partials = empty([total, 4], op);
   for (const group of groups) {
     const part = groupVolumes(op, flow, group);
-    const uniforms = geometry(part.shape, smoothnessOptions.forwardTile);
+    const uniforms = geometry(part.shape, forwardTile());
     const spec = forwardSpec(uniforms.width % 4 === 0);
     const groupPartials = part === flow ? partials : empty([uniforms.total, 4], op);
     launch(spec, {
@@ -187,7 +203,7 @@ export function smoothnessBackwardKernel(op: string, flow: Tensor, upstream: Ten
   const voxels = flow.shape[2] * flow.shape[3] * flow.shape[4];
   for (const group of volumeGroups(op, flow)) {
     const part = groupVolumes(op, flow, group);
-    const uniforms = geometry(part.shape, smoothnessOptions.backwardTile);
+    const uniforms = geometry(part.shape, backwardTile());
     const spec = gradSpec(uniforms.width % 4 === 0);
     const groupGrad = part === flow ? grad : empty(part.shape, op);
     launch(spec, {
