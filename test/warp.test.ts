@@ -10,6 +10,7 @@ import {
 } from '../src/reference/warp.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import { Random } from '../src/random.js';
+import { runOptions } from '../src/kernels/runs.js';
 import { device, expectClose, randomValues } from './helpers.js';
 
 beforeAll(device);
@@ -460,6 +461,41 @@ describe('warp image gradient scatter', () => {
       const ref = backwardRef(imageData, flowData, gData, shape);
       expectClose(imageGrad, ref.image.data, 1e-5, 1e-6, 'image gradient');
       expectClose(flowGrad, ref.flow.data, 1e-5, 1e-6, 'flow gradient');
+    });
+  }
+});
+
+// The kernels split rows into runs of voxels: long runs on CPU adapters,
+// single voxels on GPUs. These cases force other run lengths, including
+// one that does not divide W, so every adapter's path is tested here.
+describe('warp run lengths', () => {
+  for (const run of [1, 3]) {
+    it(`warp forward and backward with runs of ${run}`, async () => {
+      const shape: Shape5 = [2, 3, 5, 4, 11];
+      const imageData = randomValues(shape, 41);
+      const flowData = randomFlow(flowShape(shape), 42, 2);
+      const gData = randomValues(shape, 43);
+      runOptions.elementsPerInvocation = run;
+      try {
+        const image = upload(imageData, shape, true);
+        const flow = upload(flowData, flowShape(shape), true);
+        const out = warp(image, flow);
+        const nearest = warp(image, flow, { mode: 'nearest' });
+        backward(out, upload(gData, shape));
+        const flowHost = host(flowData, flowShape(shape));
+        const ref = warpRef(host(imageData, shape), flowHost);
+        expectClose(await out.toArray(), ref.data, 1e-5, 1e-6, 'output');
+        const nearestRef = warpRef(host(imageData, shape), flowHost, 'nearest');
+        const nearestGot = Array.from(await nearest.toArray());
+        expect(nearestGot).toEqual(Array.from(nearestRef.data));
+        const grads = backwardRef(imageData, flowData, gData, shape);
+        const imageGrad = await image.grad!.toArray();
+        expectClose(imageGrad, grads.image.data, 1e-5, 1e-6, 'image gradient');
+        const flowGrad = await flow.grad!.toArray();
+        expectClose(flowGrad, grads.flow.data, 1e-5, 1e-6, 'flow gradient');
+      } finally {
+        runOptions.elementsPerInvocation = 'auto';
+      }
     });
   }
 });

@@ -13,10 +13,13 @@ import {
   type UniformType,
 } from './launch.js';
 import { placeholderBuffer } from './placeholder.js';
+import { elementsPerInvocation } from './runs.js';
 import { WGSL_SOURCES } from './wgsl.generated.js';
 
-const VOLUME_UNIFORMS: readonly (readonly [string, UniformType])[] = [
-  ['voxels', 'u32'],
+// Uniforms of every kernel that walks runs of voxels (see warp_cell.wgsl).
+const RUN_UNIFORMS: readonly (readonly [string, UniformType])[] = [
+  ['runs', 'u32'],
+  ['runs_per_row', 'u32'],
   ['channels', 'u32'],
   ['depth', 'u32'],
   ['height', 'u32'],
@@ -41,62 +44,50 @@ function warpCell(): string {
   return text;
 }
 
-let linearSpec: KernelSpec | null = null;
-const backwardSpecs = new Map<string, KernelSpec>();
+const specs = new Map<string, KernelSpec>();
 
-function linearForwardSpec(): KernelSpec {
-  linearSpec ??= {
-    name: 'warp_linear',
-    uniforms: VOLUME_UNIFORMS,
-    bindings: FORWARD_BINDINGS,
-    constants: { WARP_CELL: warpCell() },
-  };
-  return linearSpec;
+function cachedSpec(key: string, make: () => KernelSpec): KernelSpec {
+  let spec = specs.get(key);
+  if (!spec) {
+    spec = make();
+    specs.set(key, spec);
+  }
+  return spec;
 }
 
-const NEAREST_SPEC: KernelSpec = {
-  name: 'warp_nearest',
-  uniforms: VOLUME_UNIFORMS,
-  bindings: FORWARD_BINDINGS,
-};
+function forwardSpec(mode: 'linear' | 'nearest', run: number): KernelSpec {
+  return cachedSpec(`${mode}|${run}`, () => ({
+    name: mode === 'linear' ? 'warp_linear' : 'warp_nearest',
+    uniforms: RUN_UNIFORMS,
+    bindings: FORWARD_BINDINGS,
+    constants: { WARP_CELL: warpCell(), RUN: run },
+  }));
+}
 
 function backwardSpec(
   imageGradient: boolean,
   flowGradient: boolean,
+  run: number,
 ): KernelSpec {
-  const key = `${imageGradient}|${flowGradient}`;
-  let spec = backwardSpecs.get(key);
-  if (!spec) {
-    spec = {
-      name: 'warp_backward',
-      uniforms: [
-        ['runs', 'u32'],
-        ['runs_per_row', 'u32'],
-        ['channels', 'u32'],
-        ['depth', 'u32'],
-        ['height', 'u32'],
-        ['width', 'u32'],
-        ['plane', 'u32'],
-        ['elements', 'u32'],
-      ],
-      bindings: [
-        { name: 'upstream', access: 'read' },
-        { name: 'image', access: 'read' },
-        { name: 'flow', access: 'read' },
-        { name: 'max_bits', access: 'read', type: 'u32' },
-        { name: 'accumulator', access: 'read_write', type: 'atomic<u32>' },
-        { name: 'flow_grad', access: 'read_write' },
-      ],
-      constants: {
-        WARP_CELL: warpCell(),
-        IMAGE_GRADIENT: String(imageGradient),
-        FLOW_GRADIENT: String(flowGradient),
-        RUN: BACKWARD_RUN,
-      },
-    };
-    backwardSpecs.set(key, spec);
-  }
-  return spec;
+  const key = `backward|${imageGradient}|${flowGradient}|${run}`;
+  return cachedSpec(key, () => ({
+    name: 'warp_backward',
+    uniforms: [...RUN_UNIFORMS, ['elements', 'u32']],
+    bindings: [
+      { name: 'upstream', access: 'read' },
+      { name: 'image', access: 'read' },
+      { name: 'flow', access: 'read' },
+      { name: 'max_bits', access: 'read', type: 'u32' },
+      { name: 'accumulator', access: 'read_write', type: 'atomic<u32>' },
+      { name: 'flow_grad', access: 'read_write' },
+    ],
+    constants: {
+      WARP_CELL: warpCell(),
+      IMAGE_GRADIENT: String(imageGradient),
+      FLOW_GRADIENT: String(flowGradient),
+      RUN: run,
+    },
+  }));
 }
 
 const SCATTER_INIT_SPEC: KernelSpec = {
@@ -122,25 +113,37 @@ const FIXED_TO_FLOAT_SPEC: KernelSpec = {
   ],
 };
 
-// Voxels along W per invocation of the backward pass, whose scatter merges
-// the corners that consecutive voxels share. Longer runs send fewer
-// atomics (4 + 4 / RUN per voxel and channel for a smooth flow, against 8)
-// but give fewer invocations.
-const BACKWARD_RUN = 8;
-
 // Elements each invocation of warp_scatter_init handles at least, so that a
 // large tensor needs few workgroups and few global atomics.
 const INIT_ELEMENTS_PER_INVOCATION = 64;
 
-function volumeUniforms(image: Tensor): Record<string, number> {
+interface RunGrid {
+  run: number;
+  uniforms: Record<string, number>;
+}
+
+/**
+ * Splits every row of the volume into runs of voxels along W, one per
+ * invocation: long runs on CPU adapters, where each invocation has a fixed
+ * cost (and where the backward scatter then merges the corners that
+ * neighbouring voxels share: 4 + 4 / run atomics per voxel and channel for
+ * a smooth flow, against 8), and single voxels on GPUs.
+ */
+function runGrid(image: Tensor): RunGrid {
   const [n, c, d, h, w] = image.shape;
+  const run = Math.max(1, Math.min(elementsPerInvocation(), w));
+  const runsPerRow = Math.ceil(w / run);
   return {
-    voxels: n * d * h * w,
-    channels: c,
-    depth: d,
-    height: h,
-    width: w,
-    plane: d * h * w,
+    run,
+    uniforms: {
+      runs: n * d * h * runsPerRow,
+      runs_per_row: runsPerRow,
+      channels: c,
+      depth: d,
+      height: h,
+      width: w,
+      plane: d * h * w,
+    },
   };
 }
 
@@ -151,9 +154,9 @@ export function warpForward(
   image: Tensor,
   flow: Tensor,
 ): Tensor {
-  const spec = mode === 'linear' ? linearForwardSpec() : NEAREST_SPEC;
   const out = empty(image.shape, op);
-  const uniforms = volumeUniforms(image);
+  const { run, uniforms } = runGrid(image);
+  const spec = forwardSpec(mode, run);
   launch(spec, {
     label: `${op} ${mode}`,
     uniforms,
@@ -162,7 +165,7 @@ export function warpForward(
       { buffer: flow.buffer(op), bytes: flow.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
-    workgroups: workgroupsFor(spec, uniforms.voxels),
+    workgroups: workgroupsFor(spec, uniforms.runs),
   });
   return out;
 }
@@ -220,14 +223,10 @@ export function warpBackward(
   wanted: { image: boolean; flow: boolean },
 ): WarpGradients {
   if (!wanted.image && !wanted.flow) return { image: null, flow: null };
-  const spec = backwardSpec(wanted.image, wanted.flow);
-  const volume = volumeUniforms(image);
-  const runsPerRow = Math.ceil(volume.width / BACKWARD_RUN);
-  const runs = (volume.voxels / volume.width) * runsPerRow;
-  const uniforms = {
-    ...volume,
-    runs,
-    runs_per_row: runsPerRow,
+  const grid = runGrid(image);
+  const spec = backwardSpec(wanted.image, wanted.flow, grid.run);
+  const uniforms: Record<string, number> = {
+    ...grid.uniforms,
     elements: image.size,
   };
   const scatter = wanted.image ? prepareScatter(op, g) : null;
@@ -255,7 +254,7 @@ export function warpBackward(
         ? { buffer: flowGrad.buffer(op), bytes: flowGrad.bytes }
         : placeholder,
     ],
-    workgroups: workgroupsFor(spec, runs),
+    workgroups: workgroupsFor(spec, uniforms.runs),
   });
 
   let imageGrad: Tensor | null = null;

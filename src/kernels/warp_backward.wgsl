@@ -124,20 +124,16 @@ fn slopes_of(point: Point) -> Slopes {
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let run = global_index(wid, nwg, lid);
-  if (run >= params.runs) {
+  let index = global_index(wid, nwg, lid);
+  if (index >= params.runs) {
     return;
   }
+  let run = run_of(index, RUN);
   let plane = params.plane;
-  let width = params.width;
-  let rows_per_item = params.depth * params.height;
-  let row = run / params.runs_per_row;
-  let first = (run - row * params.runs_per_row) * RUN;
-  let count = min(RUN, width - first);
-  let n = row / rows_per_item;
-  let s_first = (row - n * rows_per_item) * width + first;
-  let channel_stride = params.channels * plane;
-  let item_base = n * channel_stride;
+  let count = run.count;
+  let s_first = run.s_first;
+  let n = run.n;
+  let item_base = n * params.channels * plane;
 
   var scatter_image = IMAGE_GRADIENT;
   var scale_first = 1.0;
@@ -150,7 +146,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     scale_second = ldexp(1.0, shift - shift / 2);
   }
 
-  var point = point_of(n, s_first);
+  var point = point_of(run, 0u);
   var cell = cell_of(point);
   // Rows whose x0 corner was merged into the previous voxel's x1 corner.
   var merged_before = vec4<bool>(false);
@@ -161,7 +157,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var next_cell = cell;
     var merge_next = vec4<bool>(false);
     if (has_next) {
-      next_point = point_of(n, s + 1u);
+      next_point = point_of(run, k + 1u);
       next_cell = cell_of(next_point);
       merge_next = cell.index_x1 == next_cell.index_x0;
     }

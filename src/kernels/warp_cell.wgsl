@@ -1,5 +1,7 @@
-// Shared code of warp_linear.wgsl and warp_backward.wgsl, spliced into them
-// through the placeholder WARP_CELL. Not a kernel by itself.
+// Shared code of warp_linear.wgsl, warp_nearest.wgsl and
+// warp_backward.wgsl, spliced into them through the placeholder WARP_CELL.
+// Not a kernel by itself. It reads the uniforms runs_per_row, depth,
+// height, width and plane and the binding `flow`.
 //
 // Layout: volumes are [N, C, D, H, W] row-major and the flow is
 // [N, 3, D, H, W] with channels (D, H, W) in voxels. A voxel's offset in a
@@ -53,25 +55,50 @@ struct Cell {
   sides: vec2<f32>,
 }
 
-// Per-axis data of the sample point of voxel `s` of batch item `n`.
+// Per-axis data of a sample point.
 struct Point {
   z: Axis,
   y: Axis,
   x: Axis,
 }
 
-fn point_of(n: u32, s: u32) -> Point {
+// A run of consecutive voxels along W in one row of one batch item, the
+// work of one invocation. Finding the run divides; its voxels then follow
+// by counting along w, so the per-voxel index math has no division.
+struct Run {
+  // Batch item and row (d, h).
+  n: u32,
+  d: u32,
+  h: u32,
+  // w of the first voxel, voxels in the run (fewer than the run length at
+  // the end of a row), and the plane offset of the first voxel.
+  first: u32,
+  count: u32,
+  s_first: u32,
+}
+
+fn run_of(index: u32, run_length: u32) -> Run {
+  let row = index / params.runs_per_row;
+  let rows_per_item = params.depth * params.height;
+  var run: Run;
+  run.first = (index - row * params.runs_per_row) * run_length;
+  run.count = min(run_length, params.width - run.first);
+  run.n = row / rows_per_item;
+  let row_in_item = row - run.n * rows_per_item;
+  run.d = row_in_item / params.height;
+  run.h = row_in_item - run.d * params.height;
+  run.s_first = row_in_item * params.width + run.first;
+  return run;
+}
+
+// The sample point of voxel k of a run: (d, h, w) plus the flow there.
+fn point_of(run: Run, k: u32) -> Point {
   let plane = params.plane;
-  let width = params.width;
-  let row = s / width;
-  let w = s - row * width;
-  let d = row / params.height;
-  let h = row - d * params.height;
-  let flow_base = 3u * n * plane + s;
+  let flow_base = 3u * run.n * plane + run.s_first + k;
   var point: Point;
-  point.z = axis_of(f32(d) + flow[flow_base], params.depth);
-  point.y = axis_of(f32(h) + flow[flow_base + plane], params.height);
-  point.x = axis_of(f32(w) + flow[flow_base + 2u * plane], params.width);
+  point.z = axis_of(f32(run.d) + flow[flow_base], params.depth);
+  point.y = axis_of(f32(run.h) + flow[flow_base + plane], params.height);
+  point.x = axis_of(f32(run.first + k) + flow[flow_base + 2u * plane], params.width);
   return point;
 }
 
