@@ -109,7 +109,7 @@ export interface DiceForward {
 }
 
 /**
- * Rows `group` of a [rows, width] tensor: the tensor itself when the group
+ * Returns rows `group` of a [rows, width] tensor: the tensor itself when the group
  * is all of it, else a copy (the caller disposes it).
  */
 function groupRows(op: string, t: Tensor, group: RowGroup, rows: number, width: number): Tensor {
@@ -170,7 +170,7 @@ export function diceForwardKernels(
   return { loss, coefficients };
 }
 
-/** Gradients of the loss with respect to `probs` and `target`. */
+/** Computes the gradients of the loss with respect to `probs` and `target`. */
 export function diceBackwardKernel(
   op: string,
   probs: Tensor,

@@ -138,7 +138,7 @@ export function axisWeights(shape: readonly number[]): [number, number, number] 
 }
 
 /**
- * Channel volumes `group` of a [N, C, D, H, W] field as a tensor of
+ * Returns channel volumes `group` of a [N, C, D, H, W] field as a tensor of
  * [1, count, D, H, W]: the field itself when the group is all of it, else
  * a copy (the caller disposes it). Volumes are independent in this loss.
  */
@@ -157,8 +157,8 @@ function volumeGroups(op: string, flow: Tensor): RowGroup[] {
 }
 
 /**
- * Loss of a [N, C, D, H, W] field with D, H, W >= 2 (checked by the
- * caller). A field larger than one storage binding runs in groups of
+ * Computes the loss of a [N, C, D, H, W] field with D, H, W >= 2 (checked
+ * by the caller). A field larger than one storage binding runs in groups of
  * channel volumes.
  */
 export function smoothnessForwardKernel(op: string, flow: Tensor): Tensor {
@@ -196,7 +196,7 @@ export function smoothnessForwardKernel(op: string, flow: Tensor): Tensor {
   return loss;
 }
 
-/** Gradient of the loss with respect to `flow`, given the upstream scalar. */
+/** Computes the gradient of the loss with respect to `flow`, given the upstream scalar. */
 export function smoothnessBackwardKernel(op: string, flow: Tensor, upstream: Tensor): Tensor {
   const [wd, wh, ww] = axisWeights(flow.shape);
   const grad = empty(flow.shape, op);
