@@ -123,11 +123,12 @@ interface RunGrid {
 }
 
 /**
- * Splits every row of the volume into runs of voxels along W, one per
- * invocation: long runs on CPU adapters, where each invocation has a fixed
- * cost (and where the backward scatter then merges the corners that
- * neighbouring voxels share: 4 + 4 / run atomics per voxel and channel for
- * a smooth flow, against 8), and single voxels on GPUs.
+ * Splits every row of the volume into runs of voxels along W, one run per
+ * invocation. CPU adapters get long runs, because each invocation has a
+ * fixed cost there. Long runs also let the backward scatter merge the
+ * corners that neighbouring voxels share, which sends 4 + 4 / run atomics
+ * per voxel and channel for a smooth flow instead of 8. GPUs get single
+ * voxels, so that neighbouring invocations touch neighbouring addresses.
  */
 function runGrid(image: Tensor): RunGrid {
   const [n, c, d, h, w] = image.shape;
