@@ -6,5 +6,13 @@ import type { Workload } from '../harness.js';
 import { add16M } from './add16m.js';
 import { w4, w5 } from './losses.js';
 import { m1 } from './m1.js';
+import { w3, w3Forward } from './warp.js';
 
-export const WORKLOADS: readonly Workload[] = [add16M, m1, w4, w5];
+export const WORKLOADS: readonly Workload[] = [
+  add16M,
+  m1,
+  w3,
+  w3Forward,
+  w4,
+  w5,
+];
