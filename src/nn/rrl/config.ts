@@ -39,7 +39,7 @@ export interface RrlModelConfig {
   autoPrompt: boolean;
   /** Stop gradients of the medical losses at the prompt mask. */
   detachPrompt: boolean;
-  /** Hidden width of the mask-prompt encoder (a multiple of 4). */
+  /** Hidden width of the mask-prompt encoder (a multiple of 4, >= 8). */
   promptHiddenChannels: number;
   /** Channels of the teacher's features that the projection maps to. */
   teacherChannels: number;
@@ -99,8 +99,7 @@ export const RRL_PRESETS = {
     ...COMMON,
     name: 'cpu',
     encoderChannels: [4, 8, 16, 32, 64],
-    decoderChannels: [4, 8, 16, 32],
-    promptHiddenChannels: 8,
+    decoderChannels: [4, 4, 8, 16],
     grid: [48, 48, 48],
   },
   tiny: {
@@ -109,7 +108,7 @@ export const RRL_PRESETS = {
     encoderChannels: [2, 4, 4, 8, 8],
     decoderChannels: [2, 4, 4, 8],
     normGroups: 2,
-    promptHiddenChannels: 4,
+    promptHiddenChannels: 8,
     grid: [32, 32, 32],
   },
 } as const satisfies Record<string, RrlPreset>;
@@ -206,10 +205,12 @@ function checkConfig(config: RrlModelConfig): void {
         config.integrationSteps,
     );
   }
-  if (config.promptHiddenChannels % 4 !== 0) {
+  // The prompt encoder's first LayerNorm normalises hidden / 4 channels,
+  // and over a single channel it would output 0 whatever the mask.
+  if (config.promptHiddenChannels % 4 !== 0 || config.promptHiddenChannels < 8) {
     throw new RangeError(
-      `rrlConfig: promptHiddenChannels must be a multiple of 4, got ` +
-        config.promptHiddenChannels,
+      `rrlConfig: promptHiddenChannels must be a multiple of 4 and at ` +
+        `least 8, got ${config.promptHiddenChannels}`,
     );
   }
   if (!(config.leakySlope >= 0) || !Number.isFinite(config.leakySlope)) {
