@@ -10,6 +10,7 @@ import {
   noGrad,
   readTorchCheckpoint,
   tensor,
+  writeSafetensors,
   zeros,
   type HostTensor,
   type Tensor,
@@ -38,6 +39,7 @@ import {
   SAM_MASK_PROMPT_KEYS,
   inferSamConfig,
   loadWeights,
+  readSamCheckpoint,
 } from '../src/nn/sam/key-map.js';
 import {
   SAM_PIXEL_MEAN,
@@ -90,9 +92,8 @@ interface Expected {
 const expected = JSON.parse(
   readFileSync(`${FIXTURES}expected.json`, 'utf8'),
 ) as Expected;
-const checkpoint = readTorchCheckpoint(
-  new Uint8Array(readFileSync(`${FIXTURES}tiny.pth`)),
-);
+const checkpointBytes = new Uint8Array(readFileSync(`${FIXTURES}tiny.pth`));
+const checkpoint = readTorchCheckpoint(checkpointBytes);
 
 /** Computes the input formula of scripts/make-sam-fixtures.py (pattern()). */
 function pattern(shape: readonly number[]): Float32Array {
@@ -637,6 +638,25 @@ describe('sam encoder structure', () => {
     expect(report.dropped.length).toBe(12);
     expect(report.dropped).toContain('mask_decoder.iou_token.weight');
     encoder.dispose();
+  });
+
+  it('safetensors weights load like the pth', async () => {
+    const fromPth = new SamImageEncoder('tiny', { seed: 1 });
+    loadWeights(fromPth, readSamCheckpoint(checkpointBytes), {
+      mapping: SAM_IMAGE_ENCODER_KEYS,
+    });
+    const bytes = writeSafetensors(checkpoint);
+    const fromSafetensors = new SamImageEncoder('tiny', { seed: 2 });
+    loadWeights(fromSafetensors, readSamCheckpoint(bytes), {
+      mapping: SAM_IMAGE_ENCODER_KEYS,
+    });
+    const x = tensor(pattern([1, 3, 64, 48]), [1, 3, 64, 48]);
+    const a = await run(() => fromPth.forward(x));
+    const b = await run(() => fromSafetensors.forward(x));
+    expectClose(b.data, a.data, 0, 0, 'safetensors against pth');
+    x.dispose();
+    fromPth.dispose();
+    fromSafetensors.dispose();
   });
 
   it('loading rejects another config', () => {

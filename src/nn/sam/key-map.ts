@@ -8,6 +8,8 @@
 // prompt_encoder.mask_downscaling.*.
 
 import { toFloat32, type HostTensor } from '../../io/host-tensor.js';
+import { readSafetensors } from '../../io/safetensors.js';
+import { readTorchCheckpoint } from '../../io/torch-checkpoint.js';
 import {
   loadCheckpoint,
   mapCheckpointKey,
@@ -38,6 +40,16 @@ export const SAM_MASK_PROMPT_KEYS: KeyMapping = [
   [/^prompt_encoder\.(?!mask_downscaling\.)/, null],
   [/^prompt_encoder\./, ''],
 ];
+
+/**
+ * Reads checkpoint bytes in either format the official and converted SAM
+ * weights come in: a torch.save zip (.pth, which starts with the zip magic
+ * "PK") or safetensors. Returns the tensors by their stored names.
+ */
+export function readSamCheckpoint(bytes: Uint8Array): Map<string, HostTensor> {
+  const isZip = bytes.length >= 2 && bytes[0] === 0x50 && bytes[1] === 0x4b;
+  return isZip ? readTorchCheckpoint(bytes) : readSafetensors(bytes);
+}
 
 export interface LoadWeightsOptions {
   mapping?: KeyMapping;
