@@ -70,9 +70,9 @@ function tiled(
 /** Variants timed by the autotune, in vec4 or scalar form. */
 function candidateShapes(vec4: boolean): MatmulVariant[] {
   return [
-    blocked(1, 2, 64, vec4),
     blocked(2, 2, 64, vec4),
-    blocked(2, 2, 256, vec4),
+    blocked(2, 4, 64, vec4),
+    blocked(2, 4, 128, vec4),
     tiled(16, 16, 1, 1, vec4),
     tiled(8, 8, 2, 2, vec4),
   ];
@@ -91,16 +91,24 @@ export function isCpuAdapter(info: DeviceInfo): boolean {
   );
 }
 
+/** Returns the vec4 variant the fallback picks on CPU adapters. */
+export function cpuFallbackVariant(): MatmulVariant {
+  return blocked(2, 4, 64, true);
+}
+
+/** Returns the vec4 variant the fallback picks on GPUs. */
+export function gpuFallbackVariant(): MatmulVariant {
+  return tiled(16, 16, 1, 1, true);
+}
+
 /**
- * Returns the variant used without tuning: register blocking (8 x 8 per
+ * Returns the variant used without tuning: register blocking (8 x 16 per
  * invocation) on CPU adapters, 64 x 64 shared-memory tiles elsewhere,
  * reading vec4s when the operands allow it.
  */
 export function fallbackVariant(problem: MatmulProblem): MatmulVariant {
-  const vec4 = vec4Allowed(problem);
-  return isCpuAdapter(deviceInfo())
-    ? blocked(2, 2, 64, vec4)
-    : tiled(16, 16, 1, 1, vec4);
+  const variant = isCpuAdapter(deviceInfo()) ? cpuFallbackVariant() : gpuFallbackVariant();
+  return { ...variant, vec4: vec4Allowed(problem) };
 }
 
 function sizeBucket(size: number): number {
