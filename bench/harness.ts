@@ -34,6 +34,11 @@ export interface Workload {
   name: string;
   /** One line saying what is timed. */
   summary: string;
+  /**
+   * False for workloads too slow for the default run (which should stay
+   * within a few minutes on llvmpipe); they run with --only or --all.
+   */
+  defaultRun?: boolean;
   /** Minimum timed runs (tinybench iterations). */
   iterations: number;
   /** Minimum timed milliseconds (tinybench time); runs continue until both are met. */

@@ -1,4 +1,4 @@
-// Benchmark runner: `npm run bench [-- --only NAME[,NAME]] [-- --json FILE]`.
+// Benchmark runner: `npm run bench [-- --only NAME[,NAME] | --all] [--json FILE]`.
 //
 // Prints the adapter, measures its ceilings (peak arithmetic and streaming
 // bandwidth), then times each workload of bench/workloads/index.ts and
@@ -21,22 +21,26 @@ import { WORKLOADS } from './workloads/index.js';
 interface Arguments {
   json: string | null;
   only: string[] | null;
+  all: boolean;
   list: boolean;
 }
 
 const USAGE =
-  'usage: npm run bench -- [--only NAME[,NAME...]] [--json FILE] [--list]\n' +
+  'usage: npm run bench -- [--only NAME[,NAME...] | --all] [--json FILE] [--list]\n' +
   '  --only  run only these workloads (names as in --list)\n' +
+  '  --all   also run the workloads left out of the default run\n' +
   '  --json  also write the results as JSON to FILE\n' +
   '  --list  print the workload names and exit';
 
 function parseArguments(argv: readonly string[]): Arguments {
-  const parsed: Arguments = { json: null, only: null, list: false };
+  const parsed: Arguments = { json: null, only: null, all: false, list: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
     if (flag === '--list') {
       parsed.list = true;
+    } else if (flag === '--all') {
+      parsed.all = true;
     } else if (flag === '--json' || flag === '--only') {
       if (value === undefined || value.startsWith('--')) {
         throw new Error(`bench: ${flag} needs a value\n${USAGE}`);
@@ -54,8 +58,8 @@ function parseArguments(argv: readonly string[]): Arguments {
   return parsed;
 }
 
-function selectWorkloads(only: string[] | null): Workload[] {
-  if (only === null) return [...WORKLOADS];
+function selectWorkloads(only: string[] | null, all: boolean): Workload[] {
+  if (only === null) return WORKLOADS.filter((w) => all || w.defaultRun !== false);
   const known = WORKLOADS.map((w) => w.name);
   const missing = only.filter((name) => !known.includes(name));
   if (missing.length > 0) {
@@ -69,10 +73,13 @@ function selectWorkloads(only: string[] | null): Workload[] {
 async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
   if (args.list) {
-    for (const w of WORKLOADS) console.log(`${w.name.padEnd(10)} ${w.summary}`);
+    for (const w of WORKLOADS) {
+      const note = w.defaultRun === false ? ' (only with --only or --all)' : '';
+      console.log(`${w.name.padEnd(10)} ${w.summary}${note}`);
+    }
     return;
   }
-  const workloads = selectWorkloads(args.only);
+  const workloads = selectWorkloads(args.only, args.all);
   const info = await ready();
   console.log(`adapter: ${info.adapter}`);
 
