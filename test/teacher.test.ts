@@ -173,6 +173,28 @@ describe('teacher feature extraction', () => {
     expect(Math.floor(128 * 2 ** 20 / bytes)).toBe(2);
   });
 
+  it('volume range covers a constant volume', async () => {
+    const teacher = tinyTeacher({ intensityRange: 'volume' });
+    const x = tensor(new Float32Array(2 * 6 * 6).fill(7), [1, 1, 2, 6, 6]);
+    const result = await extractTeacherFeatures(teacher, x);
+    expect(result.meta.intensityRange).toBe('volume');
+    expect(result.data.every((v) => Number.isFinite(v))).toBe(true);
+    result.features.dispose();
+    x.dispose();
+    teacher.dispose();
+  });
+
+  it('volume range needs the range for single slices', () => {
+    const teacher = tinyTeacher({ intensityRange: 'volume' });
+    const slices = zeros([1, 1, 6, 6]);
+    expect(() => teacher.encodeSlices(slices)).toThrow(
+      "SamTeacher.encodeSlices: the teacher maps the volume's intensity " +
+        'range to 0-255; pass that range as [low, high]',
+    );
+    slices.dispose();
+    teacher.dispose();
+  });
+
   it('rejects a multi-channel volume', async () => {
     const teacher = tinyTeacher();
     const x = zeros([1, 2, 3, 8, 8]);

@@ -101,14 +101,24 @@ export class SamTeacher {
 
   /**
    * Encodes gray slices [N, 1, H, W] into features [N, C, featureSize,
-   * featureSize], with no gradient.
+   * featureSize], with no gradient. `range` defaults to the teacher's
+   * intensity range. A teacher set to 'volume' needs it given, because the
+   * slices alone do not tell the volume's range.
    */
-  encodeSlices(slices: Tensor, range: IntensityRange = 'slice'): Tensor {
+  encodeSlices(slices: Tensor, range?: IntensityRange): Tensor {
+    const configured = this.intensityRange ?? 'slice';
+    if (range === undefined && configured === 'volume') {
+      throw new RangeError(
+        "SamTeacher.encodeSlices: the teacher maps the volume's intensity " +
+          'range to 0-255; pass that range as [low, high]',
+      );
+    }
+    const resolved = range ?? (configured as IntensityRange);
     return noGrad(() =>
       tidy(() => {
         const input = samPreprocess(slices, {
           imageSize: this.info.imageSize,
-          intensityRange: range,
+          intensityRange: resolved,
         });
         return this.encoder.forward(input);
       }),
