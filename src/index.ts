@@ -208,6 +208,7 @@ export {
   SAM_MASK_PROMPT_KEYS,
   inferSamConfig,
   loadWeights,
+  readSamCheckpoint,
 } from './nn/sam/key-map.js';
 export {
   RANDOM_TEACHER,
