@@ -39,18 +39,20 @@ function absolute(x: NDArray): NDArray {
 }
 
 /**
- * Asserts the float32 result is within the rounding bound of a dot product
- * of K terms accumulated with fma: |got - ref| <= K * 2^-24 * sum|a||b|
- * per element (inputs are exact float32 values and the float64 reference
- * is exact to far better than that). An indexing error breaks this by
- * orders of magnitude.
+ * Asserts the float32 result is within the rounding bound of a float32 dot
+ * product of K terms, fused or not: |got - ref| <= gamma_K * sum|a||b| per
+ * element, gamma_K = K u / (1 - K u), u = 2^-24: the standard forward
+ * error bound of a recursively summed dot product. The inputs are exact
+ * float32 values and the float64 reference is exact to far better than
+ * that. An indexing error breaks the bound by orders of magnitude.
  */
 function expectRoundoff(got: Float32Array, ref: NDArray, bound: NDArray, k: number): void {
   expect(got.length, 'element count').toBe(ref.data.length);
   let worst = -Infinity;
   let worstAt = -1;
   for (let i = 0; i < got.length; i++) {
-    const allowed = Math.max(1, k) * 2 ** -24 * bound.data[i] + 1e-30;
+    const ku = Math.max(1, k) * 2 ** -24;
+    const allowed = (ku / (1 - ku)) * bound.data[i] + 1e-30;
     const excess = Math.abs(got[i] - ref.data[i]) / allowed;
     if (!(excess <= worst)) {
       worst = Number.isNaN(excess) ? Infinity : excess;

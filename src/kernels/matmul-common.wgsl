@@ -45,8 +45,8 @@ fn b_block(base: u32, k: u32, n: u32) -> mat4x4<f32> {
 
 // Adds the products of a 4 x 4 block of A (columns = rows of A) and B
 // (columns = rows of B) to the 4 x 4 output block `acc` (one vec4 per row),
-// in increasing k: every kernel variant uses this order, so all of them
-// produce the same bits.
+// in increasing k: every kernel variant uses this order and the same fma
+// calls, so all of them produce the same bits on one adapter.
 fn multiply_add(ab: mat4x4<f32>, bb: mat4x4<f32>, acc: ptr<function, array<vec4<f32>, 4>>) {
   for (var r = 0u; r < 4u; r++) {
     var s = (*acc)[r];

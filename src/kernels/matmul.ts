@@ -8,8 +8,9 @@
 //   (matmul-tiled.wgsl), fast on GPUs.
 // Each form reads the operands either as vec4s (when the stored rows are
 // multiples of 4 elements) or element by element. Every variant adds the
-// products of one output in increasing k with fma. So on an adapter that
-// fuses each fma the same way, all variants give the same bits, which the
+// products of one output in increasing k with the WGSL fma builtin. A
+// driver compiles every such fma the same way (llvmpipe as a multiply and
+// an add, two roundings), so all variants give the same bits, which the
 // tests check. tuning.ts picks the fastest per adapter and shape class.
 
 import { empty, formatShape, type Tensor } from '../tensor.js';

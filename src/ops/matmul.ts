@@ -207,7 +207,9 @@ function productOfMatrices(a: Tensor, b: Tensor, options: MatmulOptions): Tensor
  *
  * Differentiable in both inputs; gradients of broadcast batch axes are
  * summed. Results are deterministic: each output adds its K products in
- * increasing k with fma, whichever kernel variant runs.
+ * increasing k with fma, whichever kernel variant runs. NOTE: llvmpipe
+ * evaluates WGSL fma as a multiply and an add, so its results can differ
+ * in the last bits from an adapter that fuses them.
  *
  * @example
  * const y = matmul(x, weight, { transposeB: true }); // x [N, in], weight [out, in]
