@@ -13,7 +13,7 @@ import {
   type UniformType,
 } from './launch.js';
 import { placeholderBuffer } from './placeholder.js';
-import { elementsPerInvocation } from './runs.js';
+import { elementsPerInvocation, runLaunch } from './runs.js';
 import { WGSL_SOURCES } from './wgsl.generated.js';
 
 // Uniforms of every kernel that walks runs of voxels (see warp_cell.wgsl).
@@ -262,7 +262,8 @@ export function warpBackward(
   if (scatter) {
     const { accumulator, maxBits } = scatter;
     imageGrad = empty(image.shape, op);
-    launch(FIXED_TO_FLOAT_SPEC, {
+    const convert = runLaunch(FIXED_TO_FLOAT_SPEC, image.size);
+    launch(convert.spec, {
       label: `${op} image gradient`,
       uniforms: { size: image.size },
       buffers: [
@@ -270,7 +271,7 @@ export function warpBackward(
         { buffer: maxBits.buffer(op), bytes: maxBits.bytes },
         { buffer: imageGrad.buffer(op), bytes: imageGrad.bytes },
       ],
-      workgroups: workgroupsFor(FIXED_TO_FLOAT_SPEC, image.size),
+      workgroups: convert.workgroups,
     });
     accumulator.dispose();
     maxBits.dispose();

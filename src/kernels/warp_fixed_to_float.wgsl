@@ -6,11 +6,13 @@
 // infinite or NaN.
 //
 // Bindings: 1 accumulator (read, u32) the low words of all elements, then
-//   their high words;
-//   2 max_bits (read, u32, one element); 3 out (read_write, f32).
+//   their high words; 2 max_bits (read, u32, one element); 3 out
+//   (read_write, f32).
 // Uniforms: size = elements of out.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per element.
-// Grid: ceil(size / WORKGROUP_SIZE) workgroups, folded past 65,535.
+// Constants: RUN is the number of consecutive elements per invocation
+//   (long runs on CPU adapters, 1 on GPUs; see kernels/runs.ts).
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / (RUN *
+//   WORKGROUP_SIZE)) workgroups, folded past 65,535.
 
 const NON_FINITE_BITS: u32 = 0x7f800000u;
 const BIAS: u32 = 0x80000000u;
@@ -21,32 +23,35 @@ const QUIET_NAN_BITS: u32 = 0x7fc00000u;
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = global_index(wid, nwg, lid);
-  if (i >= params.size) {
-    return;
-  }
   let bits = max_bits[0];
+  let first = global_index(wid, nwg, lid) * {{RUN}}u;
+  let last = min(first + {{RUN}}u, params.size);
   if (bits >= NON_FINITE_BITS) {
     // Built from the run-time bits: a constant NaN is a shader-creation error.
-    out[i] = bitcast<f32>(bits | QUIET_NAN_BITS);
+    let nan = bitcast<f32>(bits | QUIET_NAN_BITS);
+    for (var i = first; i < last; i++) {
+      out[i] = nan;
+    }
     return;
   }
   let shift = 156 - i32(bits >> 23u);
-  // Remove the bias 2^31, borrowing from the high word.
-  let biased_low = accumulator[i];
-  let low = biased_low - BIAS;
-  let high = accumulator[params.size + i] - select(0u, 1u, biased_low < BIAS);
-  let negative = (high >> 31u) == 1u;
-  // Magnitude of the two's complement value: invert and add one.
-  var magnitude_low = low;
-  var magnitude_high = high;
-  if (negative) {
-    magnitude_low = ~low + 1u;
-    magnitude_high = ~high + select(0u, 1u, magnitude_low == 0u);
-  }
-  // Two roundings to f32 (relative 2^-24 each); the factor 2^32 is exact.
-  let magnitude = f32(magnitude_high) * 4294967296.0 + f32(magnitude_low);
   let half = shift / 2;
-  let value = ldexp(ldexp(magnitude, -half), half - shift);
-  out[i] = select(value, -value, negative);
+  for (var i = first; i < last; i++) {
+    // Remove the bias 2^31, borrowing from the high word.
+    let biased_low = accumulator[i];
+    let low = biased_low - BIAS;
+    let high = accumulator[params.size + i] - select(0u, 1u, biased_low < BIAS);
+    let negative = (high >> 31u) == 1u;
+    // Magnitude of the two's complement value: invert and add one.
+    var magnitude_low = low;
+    var magnitude_high = high;
+    if (negative) {
+      magnitude_low = ~low + 1u;
+      magnitude_high = ~high + select(0u, 1u, magnitude_low == 0u);
+    }
+    // Two roundings to f32 (relative 2^-24 each); the factor 2^32 is exact.
+    let magnitude = f32(magnitude_high) * 4294967296.0 + f32(magnitude_low);
+    let value = ldexp(ldexp(magnitude, -half), half - shift);
+    out[i] = select(value, -value, negative);
+  }
 }
