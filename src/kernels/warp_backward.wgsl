@@ -13,8 +13,8 @@
 // corner q of its cell. Many voxels may add to one image element, so the
 // adds use atomics. To make the result independent of their order without
 // float atomics, every contribution is rounded to a 64-bit fixed-point
-// integer and summed exactly in two u32 words per element (low word, then
-// high word): atomicAdd on the low word returns the old value, from which
+// integer and summed exactly in two u32 words per element, a low and a
+// high word (kept in two planes of the accumulator): atomicAdd on the low word returns the old value, from which
 // the carry out of the 32-bit addition follows, and high + carry is added
 // to the high word (skipped when it is 0). The sums start at a bias of 2^31
 // (warp_scatter_init.wgsl), so a sum near 0 rarely moves the low word
@@ -60,8 +60,7 @@
 //   [N, C, D, H, W]; 3 flow (read, f32) [N, 3, D, H, W]; 4 max_bits (read,
 //   u32, one element); 5 accumulator (read_write, atomic<u32>) the low
 //   words of all image elements, then their high words, set to the bias by
-//   warp_scatter_init.wgsl; 6
-//   flow_grad (read_write, f32) [N, 3, D, H, W].
+//   warp_scatter_init.wgsl; 6 flow_grad (read_write, f32) [N, 3, D, H, W].
 // Uniforms: runs = N * D * H * runs_per_row; runs_per_row =
 //   ceil(W / RUN); channels = C; depth, height, width = D, H, W; plane =
 //   D * H * W; elements = N * C * D * H * W (image elements).
