@@ -3,6 +3,9 @@
 //
 // Layout: x is [N, C, D, H, W]; the output is [N, C, outD, outH, outW]
 // with out = floor((in + 2 * padding - kernel) / stride) + 1 per axis.
+//
+// NOTE: PyTorch's ceil_mode, dilation and divisor_override options are not
+// implemented; the ops behave as with their defaults.
 
 import { record } from '../autograd/node.js';
 import { checkOutput } from '../debug.js';
