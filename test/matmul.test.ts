@@ -19,6 +19,7 @@ import {
 } from '../src/kernels/matmul.js';
 import {
   allVariants,
+  chooseVariant,
   cpuFallbackVariant,
   fallbackVariant,
   resetMatmulTuning,
@@ -379,21 +380,41 @@ describe('matmul bad input', () => {
 });
 
 describe('matmul tuning', () => {
-  it('matmul fallback without autotune', () => {
-    matmulOptions.autotune = false;
-    const problem: MatmulProblem = {
-      m: 64,
-      n: 64,
-      k: 64,
+  function squareProblem(size: number): MatmulProblem {
+    return {
+      m: size,
+      n: size,
+      k: size,
       transposeA: false,
       transposeB: false,
       batchShape: [],
       aBatchStrides: [],
       bBatchStrides: [],
     };
-    const chosen = fallbackVariant(problem);
+  }
+
+  it('matmul fallback without autotune', () => {
+    resetMatmulTuning();
+    matmulOptions.autotune = false;
+    const large = squareProblem(1024);
+    const chosen = chooseVariant(large);
+    expect(variantName(chosen)).toBe(variantName(fallbackVariant(large)));
     expect(chosen.vec4).toBe(true);
     expect(allVariants().map(variantName)).toContain(variantName(chosen));
+    expect(fallbackVariant(squareProblem(1023)).vec4).toBe(false);
+    expect(tunedVariants().size).toBe(0);
+  });
+
+  it('matmul forced variant', () => {
+    const scalar = allVariants().find((v) => !v.vec4)!;
+    const vec4 = allVariants().find((v) => v.vec4)!;
+    matmulOptions.variant = variantName(scalar);
+    expect(variantName(chooseVariant(squareProblem(64)))).toBe(variantName(scalar));
+    matmulOptions.variant = variantName(vec4);
+    expect(variantName(chooseVariant(squareProblem(64)))).toBe(variantName(vec4));
+    // Unaligned operands run the scalar form of a forced vec4 variant.
+    const twin = variantName({ ...vec4, vec4: false });
+    expect(variantName(chooseVariant(squareProblem(63)))).toBe(twin);
   });
 
   it('matmul autotune picks a variant and keeps results', async () => {
