@@ -4,6 +4,7 @@
 
 import type { Workload } from '../harness.js';
 import { add16M } from './add16m.js';
+import { w1, w2 } from './conv3d.js';
 import { w4, w5 } from './losses.js';
 import { m1 } from './m1.js';
 import { w3, w3Forward } from './warp.js';
@@ -11,6 +12,8 @@ import { w3, w3Forward } from './warp.js';
 export const WORKLOADS: readonly Workload[] = [
   add16M,
   m1,
+  w1,
+  w2,
   w3,
   w3Forward,
   w4,

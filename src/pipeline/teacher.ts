@@ -38,9 +38,9 @@ import { formatShape, tensor, tidy, type Tensor } from '../tensor.js';
 /** The teacher label of a randomly initialised encoder. */
 export const RANDOM_TEACHER = 'random init (no SAM checkpoint)';
 
-// Bumped whenever a change alters the features of the same inputs (the
-// initialisation, the preprocessing, the encoder), so older cache entries
-// stop matching.
+// Version of the feature computation in every cache key. Increase it with
+// any change that alters the features of the same inputs (initialisation,
+// preprocessing, encoder), so that older cache entries stop matching.
 const FEATURE_FORMAT = 1;
 
 /** Weights of an image encoder, from an official SAM checkpoint or not. */
