@@ -226,3 +226,43 @@ export type {
   TeacherFeatures,
   TeacherInfo,
 } from './pipeline/teacher.js';
+// RRL-MedSAM: the networks and the two-stage training loop.
+export {
+  AutoPromptDecoder,
+  Encoder3d,
+  ProjectionHead,
+  RRL_PRESETS,
+  RegistrationDecoder,
+  RrlMedSam,
+  SAM_VIT_B_PARAMETERS,
+  SegmentationDecoder,
+  encoderParameterCount,
+  rrlConfig,
+} from './nn/rrl/index.js';
+export type {
+  FeaturePyramid,
+  ModelSummary,
+  RrlConfigOptions,
+  RrlModelConfig,
+  RrlOutput,
+  RrlPresetName,
+} from './nn/rrl/index.js';
+export {
+  DEFAULT_LOSS_WEIGHTS,
+  DEFAULT_TRAINER_CONFIG,
+  Trainer,
+  createTrainer,
+  disposeTrainerState,
+  variantModelOptions,
+} from './pipeline/train/index.js';
+export type {
+  Augment,
+  LossWeights,
+  StepResult,
+  TeacherSource,
+  TrainerConfig,
+  TrainerOptions,
+  TrainerState,
+  TrainingData,
+  TrainingVariant,
+} from './pipeline/train/index.js';

@@ -27,7 +27,7 @@ export interface ScanLoader {
  * caller's (for example a cache) and is not disposed; a HostArray is
  * uploaded for the iteration and freed after it.
  */
-export type TeacherFeatures = (
+export type TeacherSource = (
   index: number,
   image: Tensor,
 ) => Tensor | HostArray | Promise<Tensor | HostArray>;
@@ -64,7 +64,7 @@ export interface TrainingData {
   /** The unlabelled scans x_u: device tensors (the caller's) or a loader. */
   scans: readonly Tensor[] | ScanLoader;
   /** f_sam features per scan, required by the variants that distil. */
-  teacher?: TeacherFeatures;
+  teacher?: TeacherSource;
 }
 
 /** The atlas on the device, as the trainer keeps it. */
@@ -133,7 +133,7 @@ export async function loadScan(
 /** Returns the teacher's features of scan `index` and whether they are owned. */
 export async function loadTeacher(
   op: string,
-  teacher: TeacherFeatures,
+  teacher: TeacherSource,
   index: number,
   image: Tensor,
 ): Promise<{ features: Tensor; owned: boolean }> {

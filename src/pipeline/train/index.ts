@@ -33,7 +33,7 @@ export type {
   AugmentContext,
   HostArray,
   ScanLoader,
-  TeacherFeatures,
+  TeacherSource,
   TrainingData,
 } from './data.js';
 export {
