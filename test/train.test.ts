@@ -53,7 +53,7 @@ function phantom(size: [number, number, number], seed: number): PhantomTensors {
   return { image, labels: tensor(p.labels.data, shape), labelData: p.labels.data };
 }
 
-/** A small world: atlas, scans and random teacher features per scan. */
+/** Builds an atlas, scans and random teacher features per scan. */
 function world(size: [number, number, number], scanSeeds: number[]) {
   const atlas = phantom(size, 1);
   const scans = scanSeeds.map((seed) => phantom(size, seed));
@@ -119,7 +119,7 @@ describe('mutual ema', () => {
     return { medical, general, step };
   }
 
-  /** The same iteration in float64 on the host. */
+  /** Runs the same iteration in float64 on the host. */
   function expected(
     medical: number[],
     general: number[],

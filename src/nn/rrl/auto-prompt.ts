@@ -46,7 +46,8 @@ export class AutoPromptDecoder extends Module {
       });
       this.promptEncoder = this.module('prompt_encoder', promptEncoder);
     }
-    this.decoder = this.module('decoder', new SegmentationDecoder(config, random));
+    const decoder = new SegmentationDecoder(config, random);
+    this.decoder = this.module('decoder', decoder);
   }
 
   /** Returns the dense prompt embedding of mask probabilities. */

@@ -81,8 +81,8 @@ const COMMON = {
 
 /**
  * Named presets.
- * - `default`: the paper's set-up. The encoder has 2,767,920 parameters,
- *   3.09% of SAM ViT-B's 89,670,912 (see encoderParameterCount).
+ * - `default`: RRL-MedSAM's set-up at 128^3. The encoder has 2,767,920
+ *   parameters, 3.09% of SAM ViT-B's 89,670,912 (encoderParameterCount).
  * - `cpu`: a narrower network on a 48^3 grid for machines without a GPU,
  *   picked by measurement (see the comment at its entry).
  * - `tiny`: the smallest widths that exercise every code path, for tests.
@@ -190,7 +190,7 @@ function checkConfig(config: RrlModelConfig): void {
         `least one structure), got ${config.numClasses}`,
     );
   }
-  if (config.norm !== 'instance' && config.norm !== 'group' && config.norm !== 'none') {
+  if (!['instance', 'group', 'none'].includes(config.norm)) {
     throw new RangeError(
       `rrlConfig: norm must be 'instance', 'group' or 'none', got ` +
         JSON.stringify(config.norm),

@@ -72,13 +72,15 @@ export class ConvBlock extends Module {
   ) {
     super();
     this.slope = config.leakySlope;
+    const { norm: kind, normGroups, normAffine } = config;
     const norm = () =>
-      config.norm === 'none'
+      kind === 'none'
         ? null
-        : new Norm3d(config.norm, outChannels, config.normGroups, config.normAffine);
+        : new Norm3d(kind, outChannels, normGroups, normAffine);
+    const options = { stride, padding: 1, seed: random };
     this.conv1 = this.module(
       'conv1',
-      new Conv3d(inChannels, outChannels, 3, { stride, padding: 1, seed: random }),
+      new Conv3d(inChannels, outChannels, 3, options),
     );
     const norm1 = norm();
     if (norm1) this.norm1 = this.module('norm1', norm1);

@@ -73,12 +73,18 @@ export class RrlMedSam extends Module {
     const config = rrlConfig(options);
     this.config = config;
     const random = new Random(config.seed);
-    this.generalEncoder = this.module('general_encoder', new Encoder3d(config, random));
+    this.generalEncoder = this.module(
+      'general_encoder',
+      new Encoder3d(config, random),
+    );
     this.generalDecoder = this.module(
       'general_decoder',
       new SegmentationDecoder(config, random),
     );
-    this.medicalEncoder = this.module('medical_encoder', new Encoder3d(config, random));
+    this.medicalEncoder = this.module(
+      'medical_encoder',
+      new Encoder3d(config, random),
+    );
     this.registrationDecoder = this.module(
       'registration_decoder',
       new RegistrationDecoder(config, random),

@@ -1,5 +1,6 @@
-// The training variants of the paper's ablation (its Table 2), as switches
-// of the two-stage loop.
+// The training variants of the ablation study in the RRL-MedSAM paper
+// (Wang et al., "SAM-Guided Robust Representation Learning for One-Shot 3D
+// Medical Image Segmentation", Table 2), as switches of the two-stage loop.
 //
 // S, the student, is the medical encoder f_med (trained by gradient first
 // in each iteration, as in mean teacher) and T, the teacher, is the general
@@ -20,6 +21,15 @@ export interface VariantSwitches {
   autoPrompt: boolean;
 }
 
+function switches(
+  distill: boolean,
+  emaToGeneral: boolean,
+  emaToMedical: boolean,
+  autoPrompt: boolean,
+): VariantSwitches {
+  return { distill, emaToGeneral, emaToMedical, autoPrompt };
+}
+
 /**
  * Switches of each variant:
  * - 'full': dual-stage distillation (L_rec, then mutual EMA) with the
@@ -31,11 +41,11 @@ export interface VariantSwitches {
  * - 'no-prompt': the full dual-stage scheme without the auto-prompt.
  */
 export const VARIANTS: Readonly<Record<TrainingVariant, VariantSwitches>> = {
-  full: { distill: true, emaToGeneral: true, emaToMedical: true, autoPrompt: true },
-  baseline: { distill: false, emaToGeneral: false, emaToMedical: false, autoPrompt: false },
-  st: { distill: true, emaToGeneral: true, emaToMedical: false, autoPrompt: true },
-  ts: { distill: true, emaToGeneral: false, emaToMedical: true, autoPrompt: true },
-  'no-prompt': { distill: true, emaToGeneral: true, emaToMedical: true, autoPrompt: false },
+  full: switches(true, true, true, true),
+  baseline: switches(false, false, false, false),
+  st: switches(true, true, false, true),
+  ts: switches(true, false, true, true),
+  'no-prompt': switches(true, true, true, false),
 };
 
 /** Returns the switches of `variant`, throwing on an unknown name. */
@@ -55,7 +65,8 @@ export function variantSwitches(variant: TrainingVariant): VariantSwitches {
  * RrlMedSam constructor.
  *
  * @example
- * const model = new RrlMedSam({ numClasses, ...variantModelOptions('no-prompt') });
+ * const options = variantModelOptions('no-prompt');
+ * const model = new RrlMedSam({ numClasses, ...options });
  */
 export function variantModelOptions(variant: TrainingVariant): {
   autoPrompt: boolean;

@@ -35,14 +35,17 @@ export function buildBatch(
   random: Random,
 ): Batch {
   checkSameGrid(op, 'scan', target, atlas.image);
+
   if (target.shape[0] !== 1 || target.shape[1] !== 1) {
     throw new RangeError(
       `${op}: scan ${formatShape(target.shape)} must be [1, 1, D, H, W]`,
     );
   }
   if (!augment) {
-    return { atlasImage: atlas.image, atlasOneHot: atlas.oneHot, target, teacher };
+    const atlasImage = atlas.image;
+    return { atlasImage, atlasOneHot: atlas.oneHot, target, teacher };
   }
+
   const labels = atlas.labelMap ?? atlas.oneHot;
   const movedAtlas = augment(atlas.image, labels, iteration, {
     random,
@@ -52,6 +55,7 @@ export function buildBatch(
     random,
     role: 'target',
   });
+
   const movedLabels = movedAtlas.labels ?? labels;
   checkSameGrid(op, 'augmented atlas image', movedAtlas.image, atlas.image);
   checkSameGrid(op, 'augmented atlas labels', movedLabels, atlas.image);
@@ -63,6 +67,7 @@ export function buildBatch(
         `have 1 channel (class ids) or ${numClasses} (one-hot)`,
     );
   }
+
   const atlasOneHot =
     channels === numClasses ? movedLabels : oneHot(movedLabels, numClasses);
   return {

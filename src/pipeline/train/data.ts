@@ -139,7 +139,8 @@ export async function loadTeacher(
 ): Promise<{ features: Tensor; owned: boolean }> {
   const result = await teacher(index, image);
   if (result instanceof Tensor) return { features: result, owned: false };
-  return { features: uploadHost(op, `teacher features of scan ${index}`, result), owned: true };
+  const what = `teacher features of scan ${index}`;
+  return { features: uploadHost(op, what, result), owned: true };
 }
 
 function uploadHost(op: string, what: string, host: HostArray): Tensor {

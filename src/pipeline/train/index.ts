@@ -26,7 +26,13 @@ export type {
   Stage2Result,
 } from './stage2.js';
 export { medicalPass } from './step.js';
-export type { Batch, LossName, LossTensors, MedicalPass, StepContext } from './step.js';
+export type {
+  Batch,
+  LossName,
+  LossTensors,
+  MedicalPass,
+  StepContext,
+} from './step.js';
 export { scanIndexAt, iterationRandom } from './data.js';
 export type {
   Augment,

@@ -43,9 +43,9 @@ export interface LossWeights {
 }
 
 /**
- * Decision: l1 = l2 = 1 as VoxelMorph recommends for NCC with its l2
- * gradient loss (lambda = 1), l3 = 1, and weight 1 for the segmentation
- * and distillation terms, as the paper gives no values.
+ * Decision: every weight is 1, because the RRL-MedSAM paper gives no
+ * values. For l1 this is also the smoothness weight commonly used with
+ * VoxelMorph's NCC loss.
  */
 export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({
   smoothness: 1,
@@ -152,7 +152,10 @@ export function segmentationLoss(
  * Resamples teacher features [C, D', h, w] or [1, C, D', h, w] trilinearly
  * (align_corners false) to the student's grid [1, C, d, h', w'].
  */
-export function resampleTeacher(teacher: Tensor, grid: readonly number[]): Tensor {
+export function resampleTeacher(
+  teacher: Tensor,
+  grid: readonly number[],
+): Tensor {
   const op = 'resampleTeacher';
   if (teacher.rank !== 4 && !(teacher.rank === 5 && teacher.shape[0] === 1)) {
     throw new RangeError(
@@ -161,7 +164,8 @@ export function resampleTeacher(teacher: Tensor, grid: readonly number[]): Tenso
     );
   }
   return tidy(() => {
-    const volume = teacher.rank === 4 ? reshape(teacher, [1, ...teacher.shape]) : teacher;
+    const volume =
+      teacher.rank === 4 ? reshape(teacher, [1, ...teacher.shape]) : teacher;
     const [d, h, w] = grid;
     const same =
       volume.shape[2] === d && volume.shape[3] === h && volume.shape[4] === w;

@@ -5,9 +5,9 @@
 // Decision: one optimiser per branch (medical: f_med and its decoders;
 // general: f_lie, its decoder and the projection P), both Adam with the
 // same options. Adam updates each parameter from its own gradient and
-// moments, so stepping both after one backward of the summed loss is the
-// same update as one Adam over all parameters, and stage 2 can step the
-// branches separately with the same optimisers.
+// moments. Stepping both after one backward pass of the summed loss is
+// therefore the same update as one Adam over all parameters, and stage 2
+// can step the branches separately with the same optimisers.
 
 import { add, scale } from '../../ops/elementwise.js';
 import { tidy } from '../../tensor.js';

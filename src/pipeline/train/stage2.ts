@@ -91,7 +91,10 @@ export function pairParameters(
   a.forEach(([name, t], i) => {
     const [otherName, other] = b[i];
     if (name !== otherName) throw problem(`"${name}" against "${otherName}"`);
-    if (!t.shape.every((size, axis) => size === other.shape[axis]) || t.rank !== other.rank) {
+    const sameShape =
+      t.rank === other.rank &&
+      t.shape.every((size, axis) => size === other.shape[axis]);
+    if (!sameShape) {
       throw problem(
         `${name} is ${formatShape(t.shape)} against ${formatShape(other.shape)}`,
       );

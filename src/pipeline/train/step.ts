@@ -1,4 +1,4 @@
-// What one training iteration works on, and the medical branch's forward
+// The batch of one training iteration, and the medical branch's forward
 // pass with its losses, shared by both stages.
 
 import { add, scale } from '../../ops/elementwise.js';
@@ -75,7 +75,8 @@ export function medicalPass(
 ): MedicalPass {
   return tidy(() => {
     const { model, losses: options } = context;
-    const { flow, targetPyramid } = model.register(batch.atlasImage, batch.target);
+    const { atlasImage, target } = batch;
+    const { flow, targetPyramid } = model.register(atlasImage, target);
     const warped = warpAtlas(batch.atlasImage, batch.atlasOneHot, flow);
     const medicalProbs = model.segmentMedical(targetPyramid, prompt);
     const registration = registrationLosses(

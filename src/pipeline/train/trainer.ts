@@ -6,8 +6,8 @@
 // Determinism: weights start from the model's seed, the scan order and
 // the augmentation generators derive from (seed, iteration) alone, and
 // every kernel in the loop is deterministic. The same config, seed and
-// data give bitwise identical weights, and state() holds all a resumed
-// run needs to continue bit for bit.
+// data give bitwise identical weights, and state() contains everything a
+// resumed run needs to continue bit for bit.
 
 import { noGrad } from '../../autograd/node.js';
 import { sync } from '../../device.js';
@@ -51,8 +51,8 @@ export interface TrainerConfig {
   lr: number;
   betas: readonly [number, number];
   /**
-   * EMA coefficient a of stage 2 (0.99 for the mutual EMA; the paper also
-   * mentions 0.999 for weight smoothing).
+   * EMA coefficient a of stage 2: 0.99 for the mutual EMA. The RRL-MedSAM
+   * paper also quotes 0.999 for smoothing weight updates.
    */
   alpha: number;
   weights: LossWeights;
@@ -99,7 +99,7 @@ export type TrainerOptions = Partial<Omit<TrainerConfig, 'weights'>> & {
   onProgress?: (result: StepResult) => void;
 };
 
-/** What one step() did. */
+/** The outcome of one step(). */
 export interface StepResult {
   /** Iterations completed, this one included (1 after the first step). */
   iteration: number;
@@ -224,7 +224,8 @@ export class Trainer {
           `build it with variantModelOptions('${this.config.variant}')`,
       );
     }
-    if (this.switches.distill && this.config.stage1Iterations > 0 && !data.teacher) {
+    const distils = this.switches.distill && this.config.stage1Iterations > 0;
+    if (distils && !data.teacher) {
       throw new Error(
         `${op}: variant '${this.config.variant}' distils the teacher in ` +
           "stage 1 but data.teacher is missing; pass teacher features or use " +
@@ -371,7 +372,9 @@ export class Trainer {
    * Runs `iterations` steps (default: to the end of training) and returns
    * the result of the last one, or null when none ran.
    */
-  async run(iterations = this.totalIterations - this.completed): Promise<StepResult | null> {
+  async run(
+    iterations = this.totalIterations - this.completed,
+  ): Promise<StepResult | null> {
     let last: StepResult | null = null;
     for (let i = 0; i < iterations && !this.done; i++) last = await this.step();
     return last;
@@ -409,7 +412,8 @@ export class Trainer {
       state.iteration > this.totalIterations
     ) {
       throw new RangeError(
-        `${op}: iteration ${state.iteration} is outside 0..${this.totalIterations}`,
+        `${op}: iteration ${state.iteration} is outside ` +
+          `0..${this.totalIterations}`,
       );
     }
     this.model.loadStateDict(state.model);
