@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backward, gradCheck, tensor, tidy, type Tensor } from '../src/index.js';
+import { runOptions } from '../src/kernels/runs.js';
 import { avgPool3d, maxPool3d } from '../src/ops/pool.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import { avgPool3dRef, maxPool3dRef, type PoolRefParams, type Triple } from '../src/reference/pool.js';
@@ -8,6 +9,9 @@ import { Random } from '../src/random.js';
 import { device, expectClose, hostAndDevice } from './helpers.js';
 
 beforeAll(device);
+afterEach(() => {
+  runOptions.elementsPerInvocation = 'auto';
+});
 
 interface Stored {
   shape: number[];
@@ -183,6 +187,37 @@ describe('avgPool3d', () => {
     expect(sameBits(runs[0][0], runs[1][0]), 'output').toBe(true);
     expect(sameBits(runs[0][1], runs[1][1]), 'gradient').toBe(true);
   });
+});
+
+describe('pooling run lengths', () => {
+  // CPU adapters walk runs of 32 elements along W per invocation and GPUs
+  // runs of 1; every length must give the same bits.
+  async function outputAndGradient(run: (x: Tensor) => Tensor, shape: number[]) {
+    const [, x] = hostAndDevice(shape, 6);
+    x.requiresGrad = true;
+    const out = run(x);
+    backward(tidy(() => out.mul(upstreamFor(out.shape)).sum()));
+    return [await out.toArray(), await x.grad!.toArray()];
+  }
+
+  for (const c of [CASES[0], CASES[3]]) {
+    it(`run lengths 1 and 3 ${c.name}`, async () => {
+      const ops: [string, (x: Tensor) => Tensor][] = [
+        ['maxPool3d', (x) => maxPool3d(x, params(c))],
+        ['avgPool3d', (x) => avgPool3d(x, { ...params(c), countIncludePad: false })],
+      ];
+      for (const [name, op] of ops) {
+        runOptions.elementsPerInvocation = 32;
+        const expected = await outputAndGradient(op, c.shape);
+        for (const length of [1, 3]) {
+          runOptions.elementsPerInvocation = length;
+          const got = await outputAndGradient(op, c.shape);
+          expect(sameBits(got[0], expected[0]), `${name} output, run ${length}`).toBe(true);
+          expect(sameBits(got[1], expected[1]), `${name} gradient, run ${length}`).toBe(true);
+        }
+      }
+    });
+  }
 });
 
 describe('pooling against PyTorch', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backward, gradCheck, tensor, tidy, type Tensor } from '../src/index.js';
+import { runOptions } from '../src/kernels/runs.js';
 import { axisSpans, axisTaps } from '../src/kernels/upsample.js';
 import { upsample3d, type Upsample3dOptions } from '../src/ops/upsample.js';
 import type { NDArray } from '../src/reference/ndarray.js';
@@ -8,6 +9,9 @@ import { upsample3dRef, type Triple, type UpsampleRefParams } from '../src/refer
 import { device, expectClose, hostAndDevice } from './helpers.js';
 
 beforeAll(device);
+afterEach(() => {
+  runOptions.elementsPerInvocation = 'auto';
+});
 
 interface Stored {
   shape: number[];
@@ -149,6 +153,29 @@ describe('upsample3d', () => {
           expect(o, `in ${inSize} out ${outSize}: output ${o} reads ${i}`).toBeGreaterThanOrEqual(start[i]);
           expect(o, `in ${inSize} out ${outSize}: output ${o} reads ${i}`).toBeLessThan(start[i] + count[i]);
         }
+      }
+    }
+  });
+
+  it('run lengths 1 and 3', async () => {
+    // CPU adapters walk runs of 32 elements along W per invocation and
+    // GPUs runs of 1; every length must give the same bits.
+    async function outputAndGradient(options: Upsample3dOptions) {
+      const [, x] = hostAndDevice([1, 2, 3, 4, 5], 4);
+      x.requiresGrad = true;
+      const out = upsample3d(x, options);
+      backward(tidy(() => out.mul(upstreamFor(out.shape)).sum()));
+      return [await out.toArray(), await x.grad!.toArray()];
+    }
+    for (const options of [CASES[2].options, CASES[9].options]) {
+      runOptions.elementsPerInvocation = 32;
+      const expected = await outputAndGradient(options);
+      for (const length of [1, 3]) {
+        runOptions.elementsPerInvocation = length;
+        const got = await outputAndGradient(options);
+        const name = `${options.mode} run ${length}`;
+        expect(sameBits(got[0], expected[0]), `${name} output`).toBe(true);
+        expect(sameBits(got[1], expected[1]), `${name} gradient`).toBe(true);
       }
     }
   });

@@ -15,15 +15,17 @@
 //
 // Bindings: 1 x (read, f32), 2 out (read_write, f32), 3 indices
 //   (read_write, u32).
-// Uniforms: total = volumes * out_depth * out_height * out_width; depth,
-//   height, width; out_depth, out_height, out_width; kernel_depth,
+// Uniforms: total = volumes * out_depth * out_height * runs invocations;
+//   runs = ceil(out_width / run_length); run_length = outputs along W per
+//   invocation; depth, height, width; out_depth, out_height, out_width;
+//   kernel_depth,
 //   kernel_height, kernel_width; stride_depth, stride_height,
 //   stride_width; padding_depth, padding_height, padding_width. Every
 //   window holds at least one input, because the caller checks padding <=
 //   kernel / 2.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output; neighbours
-//   take neighbouring w. Grid: ceil(total / WORKGROUP_SIZE), folded past
-//   65,535.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of run_length
+//   outputs along W (llvmpipe pays a fixed cost per invocation; GPUs take
+//   run_length 1). Grid: ceil(total / WORKGROUP_SIZE), folded past 65,535.
 
 fn is_nan(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
@@ -33,41 +35,45 @@ fn is_nan(v: f32) -> bool {
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.total) {
+  let t = global_index(wid, nwg, lid);
+  if (t >= params.total) {
     return;
   }
-  let ox = o % params.out_width;
-  let oy = (o / params.out_width) % params.out_height;
-  let oz = (o / (params.out_width * params.out_height)) % params.out_depth;
-  let volume = o / (params.out_width * params.out_height * params.out_depth);
-  let plane = params.height * params.width;
-  let base = volume * params.depth * plane;
+  let row = t / params.runs;
+  let x_begin = (t % params.runs) * params.run_length;
+  let x_stop = min(x_begin + params.run_length, params.out_width);
+  let oy = row % params.out_height;
+  let oz = (row / params.out_height) % params.out_depth;
+  let volume = row / (params.out_height * params.out_depth);
+  let base = volume * params.depth * params.height * params.width;
   let z0 = i32(oz * params.stride_depth) - i32(params.padding_depth);
   let y0 = i32(oy * params.stride_height) - i32(params.padding_height);
-  let x0 = i32(ox * params.stride_width) - i32(params.padding_width);
   // Clip the window to the volume: the loops then visit inputs only.
   let z_first = u32(max(z0, 0));
   let y_first = u32(max(y0, 0));
-  let x_first = u32(max(x0, 0));
   let z_end = u32(min(z0 + i32(params.kernel_depth), i32(params.depth)));
   let y_end = u32(min(y0 + i32(params.kernel_height), i32(params.height)));
-  let x_end = u32(min(x0 + i32(params.kernel_width), i32(params.width)));
 
-  var best_index = (z_first * params.height + y_first) * params.width + x_first;
-  var best = x[base + best_index];
-  for (var z = z_first; z < z_end; z++) {
-    for (var y = y_first; y < y_end; y++) {
-      let row = (z * params.height + y) * params.width;
-      for (var w = x_first; w < x_end; w++) {
-        let v = x[base + row + w];
-        if (!is_nan(best) && (v > best || is_nan(v))) {
-          best = v;
-          best_index = row + w;
+  for (var ox = x_begin; ox < x_stop; ox++) {
+    let x0 = i32(ox * params.stride_width) - i32(params.padding_width);
+    let x_first = u32(max(x0, 0));
+    let x_end = u32(min(x0 + i32(params.kernel_width), i32(params.width)));
+    var best_index = (z_first * params.height + y_first) * params.width + x_first;
+    var best = x[base + best_index];
+    for (var z = z_first; z < z_end; z++) {
+      for (var y = y_first; y < y_end; y++) {
+        let line = (z * params.height + y) * params.width;
+        for (var w = x_first; w < x_end; w++) {
+          let v = x[base + line + w];
+          if (!is_nan(best) && (v > best || is_nan(v))) {
+            best = v;
+            best_index = line + w;
+          }
         }
       }
     }
+    let o = row * params.out_width + ox;
+    out[o] = best;
+    indices[o] = best_index;
   }
-  out[o] = best;
-  indices[o] = best_index;
 }

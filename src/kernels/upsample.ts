@@ -9,6 +9,7 @@
 
 import { empty, tensor, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
+import { elementsPerInvocation } from './runs.js';
 
 export type Triple = [number, number, number];
 export type UpsampleMode = 'linear' | 'nearest';
@@ -134,6 +135,8 @@ export function uploadTable(
 
 const UNIFORMS = [
   ['total', 'u32'],
+  ['runs', 'u32'],
+  ['run_length', 'u32'],
   ['depth', 'u32'],
   ['height', 'u32'],
   ['width', 'u32'],
@@ -178,9 +181,22 @@ const GRAD_SPEC: KernelSpec = {
   ],
 };
 
-function uniforms(total: number, inSize: Triple, outSize: Triple, table: UpsampleTable) {
+/**
+ * Uniforms of a kernel that walks `side` ([N, C, D, H, W]: the output for
+ * the forward kernels, the input for the gradient) in runs along W.
+ */
+function uniforms(
+  side: readonly number[],
+  inSize: Triple,
+  outSize: Triple,
+  table: UpsampleTable,
+) {
+  const runLength = elementsPerInvocation();
+  const runs = Math.ceil(side[4] / runLength);
   return {
-    total,
+    total: side[0] * side[1] * side[2] * side[3] * runs,
+    runs,
+    run_length: runLength,
     depth: inSize[0],
     height: inSize[1],
     width: inSize[2],
@@ -207,15 +223,16 @@ export function upsampleForward(
   const [n, c, ...inSize] = x.shape;
   const out = empty([n, c, ...outSize], op);
   const spec = mode === 'linear' ? LINEAR_SPEC : NEAREST_SPEC;
+  const values = uniforms(out.shape, inSize as Triple, outSize, table);
   launch(spec, {
     label: op,
-    uniforms: uniforms(out.size, inSize as Triple, outSize, table),
+    uniforms: values,
     buffers: [
       { buffer: x.buffer(op), bytes: x.bytes },
       { buffer: table.table.buffer(op), bytes: table.table.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
-    workgroups: workgroupsFor(spec, out.size),
+    workgroups: workgroupsFor(spec, values.total),
   });
   return out;
 }
@@ -229,15 +246,16 @@ export function upsampleBackward(
 ): Tensor {
   const grad = empty(inShape, op);
   const outSize = upstream.shape.slice(2) as Triple;
+  const values = uniforms(inShape, inShape.slice(2) as Triple, outSize, table);
   launch(GRAD_SPEC, {
     label: `${op} gradient`,
-    uniforms: uniforms(grad.size, inShape.slice(2) as Triple, outSize, table),
+    uniforms: values,
     buffers: [
       { buffer: upstream.buffer(op), bytes: upstream.bytes },
       { buffer: table.table.buffer(op), bytes: table.table.bytes },
       { buffer: grad.buffer(op), bytes: grad.bytes },
     ],
-    workgroups: workgroupsFor(GRAD_SPEC, grad.size),
+    workgroups: workgroupsFor(GRAD_SPEC, values.total),
   });
   return grad;
 }

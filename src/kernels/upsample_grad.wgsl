@@ -17,13 +17,13 @@
 //
 // Bindings: 1 upstream (read, f32), 2 table (read, u32), 3 grad
 //   (read_write, f32).
-// Uniforms: total = volumes * depth * height * width; depth, height,
-//   width; out_depth, out_height, out_width; taps_depth, taps_height,
-//   taps_width; spans_depth, spans_height, spans_width = offsets of each
-//   axis's spans in the table.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per input; neighbours
-//   take neighbouring w. Grid: ceil(total / WORKGROUP_SIZE), folded past
-//   65,535.
+// Uniforms: total = volumes * depth * height * runs invocations; runs =
+//   ceil(width / run_length); run_length = inputs along W per invocation;
+//   depth, height, width; out_depth, out_height, out_width; taps_depth,
+//   taps_height, taps_width; spans_depth, spans_height, spans_width =
+//   offsets of each axis's spans in the table.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of run_length
+//   inputs along W. Grid: ceil(total / WORKGROUP_SIZE), folded past 65,535.
 
 // Weight with which output o reads input i along one axis.
 fn tap_weight(taps: u32, o: u32, i: u32) -> f32 {
@@ -48,29 +48,33 @@ fn span(spans: u32, i: u32) -> vec2<u32> {
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = global_index(wid, nwg, lid);
-  if (i >= params.total) {
+  let t = global_index(wid, nwg, lid);
+  if (t >= params.total) {
     return;
   }
-  let ix = i % params.width;
-  let iy = (i / params.width) % params.height;
-  let iz = (i / (params.width * params.height)) % params.depth;
-  let volume = i / (params.width * params.height * params.depth);
+  let row = t / params.runs;
+  let x_begin = (t % params.runs) * params.run_length;
+  let x_stop = min(x_begin + params.run_length, params.width);
+  let iy = row % params.height;
+  let iz = (row / params.height) % params.depth;
+  let volume = row / (params.height * params.depth);
   let zs = span(params.spans_depth, iz);
   let ys = span(params.spans_height, iy);
-  let xs = span(params.spans_width, ix);
   let out_base = volume * params.out_depth * params.out_height * params.out_width;
 
-  var total = 0.0;
-  for (var z = zs.x; z < zs.y; z++) {
-    let wz = tap_weight(params.taps_depth, z, iz);
-    for (var y = ys.x; y < ys.y; y++) {
-      let wzy = wz * tap_weight(params.taps_height, y, iy);
-      let row = out_base + (z * params.out_height + y) * params.out_width;
-      for (var x = xs.x; x < xs.y; x++) {
-        total += wzy * tap_weight(params.taps_width, x, ix) * upstream[row + x];
+  for (var ix = x_begin; ix < x_stop; ix++) {
+    let xs = span(params.spans_width, ix);
+    var total = 0.0;
+    for (var z = zs.x; z < zs.y; z++) {
+      let wz = tap_weight(params.taps_depth, z, iz);
+      for (var y = ys.x; y < ys.y; y++) {
+        let wzy = wz * tap_weight(params.taps_height, y, iy);
+        let line = out_base + (z * params.out_height + y) * params.out_width;
+        for (var x = xs.x; x < xs.y; x++) {
+          total += wzy * tap_weight(params.taps_width, x, ix) * upstream[line + x];
+        }
       }
     }
+    grad[row * params.width + ix] = total;
   }
-  grad[i] = total;
 }

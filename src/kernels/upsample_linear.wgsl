@@ -10,12 +10,14 @@
 // the product of the three axes' blends, nested like PyTorch's kernel.
 //
 // Bindings: 1 x (read, f32), 2 table (read, u32), 3 out (read_write, f32).
-// Uniforms: total = volumes * out_depth * out_height * out_width; depth,
-//   height, width; out_depth, out_height, out_width; taps_depth,
-//   taps_height, taps_width = offsets of each axis's taps in the table.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output; neighbours
-//   take neighbouring w. Grid: ceil(total / WORKGROUP_SIZE), folded past
-//   65,535.
+// Uniforms: total = volumes * out_depth * out_height * runs invocations;
+//   runs = ceil(out_width / run_length); run_length = outputs along W per
+//   invocation; depth, height, width; out_depth, out_height, out_width;
+//   taps_depth, taps_height, taps_width = offsets of each axis's taps in
+//   the table.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of run_length
+//   outputs along W (llvmpipe pays a fixed cost per invocation; GPUs take
+//   run_length 1). Grid: ceil(total / WORKGROUP_SIZE), folded past 65,535.
 
 struct Tap {
   first: u32,
@@ -32,32 +34,41 @@ fn tap(offset: u32, o: u32) -> Tap {
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.total) {
+  let t = global_index(wid, nwg, lid);
+  if (t >= params.total) {
     return;
   }
-  let ox = o % params.out_width;
-  let oy = (o / params.out_width) % params.out_height;
-  let oz = (o / (params.out_width * params.out_height)) % params.out_depth;
-  let volume = o / (params.out_width * params.out_height * params.out_depth);
+  let row = t / params.runs;
+  let x_begin = (t % params.runs) * params.run_length;
+  let x_stop = min(x_begin + params.run_length, params.out_width);
+  let oy = row % params.out_height;
+  let oz = (row / params.out_height) % params.out_depth;
+  let volume = row / (params.out_height * params.out_depth);
   let tz = tap(params.taps_depth, oz);
   let ty = tap(params.taps_height, oy);
-  let tx = tap(params.taps_width, ox);
   let base = volume * params.depth * params.height * params.width;
   let z0 = base + tz.first * params.height * params.width;
   let z1 = base + tz.second * params.height * params.width;
-  let y0 = ty.first * params.width;
-  let y1 = ty.second * params.width;
-  let wx1 = tx.weight;
-  let wx0 = 1.0 - wx1;
+  // The four input rows this output row blends.
+  let r00 = z0 + ty.first * params.width;
+  let r01 = z0 + ty.second * params.width;
+  let r10 = z1 + ty.first * params.width;
+  let r11 = z1 + ty.second * params.width;
   let wy1 = ty.weight;
   let wy0 = 1.0 - wy1;
   let wz1 = tz.weight;
   let wz0 = 1.0 - wz1;
 
-  let plane0 = wy0 * (wx0 * x[z0 + y0 + tx.first] + wx1 * x[z0 + y0 + tx.second]) +
-               wy1 * (wx0 * x[z0 + y1 + tx.first] + wx1 * x[z0 + y1 + tx.second]);
-  let plane1 = wy0 * (wx0 * x[z1 + y0 + tx.first] + wx1 * x[z1 + y0 + tx.second]) +
-               wy1 * (wx0 * x[z1 + y1 + tx.first] + wx1 * x[z1 + y1 + tx.second]);
-  out[o] = wz0 * plane0 + wz1 * plane1;
+  for (var ox = x_begin; ox < x_stop; ox++) {
+    let tx = tap(params.taps_width, ox);
+    let wx1 = tx.weight;
+    let wx0 = 1.0 - wx1;
+    let a = tx.first;
+    let b = tx.second;
+    let plane0 = wy0 * (wx0 * x[r00 + a] + wx1 * x[r00 + b]) +
+                 wy1 * (wx0 * x[r01 + a] + wx1 * x[r01 + b]);
+    let plane1 = wy0 * (wx0 * x[r10 + a] + wx1 * x[r10 + b]) +
+                 wy1 * (wx0 * x[r11 + a] + wx1 * x[r11 + b]);
+    out[row * params.out_width + ox] = wz0 * plane0 + wz1 * plane1;
+  }
 }

@@ -9,24 +9,28 @@
 //
 // Bindings: 1 x (read, f32), 2 table (read, u32), 3 out (read_write, f32).
 // Uniforms: as upsample_linear.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output; neighbours
-//   take neighbouring w. Grid: ceil(total / WORKGROUP_SIZE), folded past
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of run_length
+//   outputs along W. Grid: ceil(total / WORKGROUP_SIZE), folded past
 //   65,535.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.total) {
+  let t = global_index(wid, nwg, lid);
+  if (t >= params.total) {
     return;
   }
-  let ox = o % params.out_width;
-  let oy = (o / params.out_width) % params.out_height;
-  let oz = (o / (params.out_width * params.out_height)) % params.out_depth;
-  let volume = o / (params.out_width * params.out_height * params.out_depth);
+  let row = t / params.runs;
+  let x_begin = (t % params.runs) * params.run_length;
+  let x_stop = min(x_begin + params.run_length, params.out_width);
+  let oy = row % params.out_height;
+  let oz = (row / params.out_height) % params.out_depth;
+  let volume = row / (params.out_height * params.out_depth);
   let iz = table[params.taps_depth + 3u * oz];
   let iy = table[params.taps_height + 3u * oy];
-  let ix = table[params.taps_width + 3u * ox];
-  out[o] = x[((volume * params.depth + iz) * params.height + iy) * params.width + ix];
+  let source = ((volume * params.depth + iz) * params.height + iy) * params.width;
+  for (var ox = x_begin; ox < x_stop; ox++) {
+    out[row * params.out_width + ox] = x[source + table[params.taps_width + 3u * ox]];
+  }
 }
