@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backward, gradCheck, tensor, tidy, type Tensor } from '../src/index.js';
 import { normOptions } from '../src/kernels/norm.js';
+import { runOptions } from '../src/kernels/runs.js';
 import { batchNorm, batchStats } from '../src/ops/batch-norm.js';
 import { groupNorm, instanceNorm, layerNorm, layerNormChannels } from '../src/ops/norm.js';
 import type { NDArray } from '../src/reference/ndarray.js';
@@ -18,7 +19,10 @@ import { device, expectClose, hostAndDevice, randomValues } from './helpers.js';
 beforeAll(device);
 
 const DEFAULTS = { ...normOptions };
-afterEach(() => Object.assign(normOptions, DEFAULTS));
+afterEach(() => {
+  Object.assign(normOptions, DEFAULTS);
+  runOptions.elementsPerInvocation = 'auto';
+});
 
 /** Small pieces and merge blocks, so tiny shapes take every multi-pass path. */
 function useSmallPieces(): void {
@@ -397,6 +401,26 @@ describe('normalisation determinism', () => {
       runs[0].forEach((values, i) => expect(sameBits(values, runs[1][i]), `result ${i}`).toBe(true));
     });
   }
+});
+
+describe('normalisation run lengths', () => {
+  it('fused kernels give the same bits for run lengths 1, 3 and 32', async () => {
+    // CPU adapters normalise runs of 32 positions per invocation, GPUs one.
+    const results: Float32Array[][] = [];
+    for (const length of [32, 1, 3]) {
+      runOptions.elementsPerInvocation = length;
+      const [, x] = hostAndDevice(VOLUME, 53);
+      const [, w] = hostAndDevice([3], 54);
+      x.requiresGrad = true;
+      const out = layerNormChannels(x, { weight: w });
+      backward(tidy(() => out.mul(upstreamFor(out.shape)).sum()));
+      results.push([await out.toArray(), await x.grad!.toArray()]);
+    }
+    for (const [k, length] of [1, 3].entries()) {
+      expect(sameBits(results[k + 1][0], results[0][0]), `output, run ${length}`).toBe(true);
+      expect(sameBits(results[k + 1][1], results[0][1]), `gradient, run ${length}`).toBe(true);
+    }
+  });
 });
 
 describe('normalisation errors', () => {

@@ -1,12 +1,14 @@
 // Launchers of the normalisation kernels over a short strided axis of an
-// [outer, channels, inner] view: norm_fused (statistics and output in one
-// kernel), norm_fused_grad (input gradient) and norm_affine_grad (weight
-// and bias gradients, also used by layer norm on the row kernels).
+// [outer, channels, inner] view. norm_fused computes statistics and output
+// in one kernel and norm_fused_grad the input gradient. norm_affine_grad
+// computes the weight and bias gradients, also for layer norm on the row
+// kernels.
 
 import { empty, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { bind, bindOptional, normOptions } from './norm.js';
 import { runReduction } from './reduce.js';
+import { elementsPerInvocation } from './runs.js';
 
 /**
  * A normalisation over the middle axis of x read as [outer, channels,
@@ -32,6 +34,7 @@ const FUSED_SPEC: KernelSpec = {
     ['has_weight', 'u32'],
     ['has_bias', 'u32'],
     ['eps', 'f32'],
+    ['run_length', 'u32'],
   ],
   bindings: [
     { name: 'x', access: 'read' },
@@ -44,7 +47,7 @@ const FUSED_SPEC: KernelSpec = {
 
 const FUSED_GRAD_SPEC: KernelSpec = {
   name: 'norm_fused_grad',
-  uniforms: [...VIEW_UNIFORMS, ['has_weight', 'u32']],
+  uniforms: [...VIEW_UNIFORMS, ['has_weight', 'u32'], ['run_length', 'u32']],
   bindings: [
     { name: 'x', access: 'read' },
     { name: 'upstream', access: 'read' },
@@ -79,11 +82,18 @@ export function stridedNorm(
   eps: number,
 ): { out: Tensor; stats: Tensor } {
   const positions = g.outer * g.inner;
+  const runLength = elementsPerInvocation();
   const out = empty(x.shape, op);
   const stats = empty([positions, 4], op);
   launch(FUSED_SPEC, {
     label: op,
-    uniforms: { ...g, has_weight: weight ? 1 : 0, has_bias: bias ? 1 : 0, eps },
+    uniforms: {
+      ...g,
+      has_weight: weight ? 1 : 0,
+      has_bias: bias ? 1 : 0,
+      eps,
+      run_length: runLength,
+    },
     buffers: [
       bind(op, x),
       bindOptional(op, weight),
@@ -91,7 +101,7 @@ export function stridedNorm(
       bind(op, out),
       bind(op, stats),
     ],
-    workgroups: workgroupsFor(FUSED_SPEC, positions),
+    workgroups: workgroupsFor(FUSED_SPEC, Math.ceil(positions / runLength)),
   });
   return { out, stats };
 }
@@ -106,9 +116,11 @@ export function stridedNormGrad(
   weight: Tensor | null,
 ): Tensor {
   const grad = empty(x.shape, op);
+  const runLength = elementsPerInvocation();
+  const invocations = Math.ceil((g.outer * g.inner) / runLength);
   launch(FUSED_GRAD_SPEC, {
     label: `${op} input gradient`,
-    uniforms: { ...g, has_weight: weight ? 1 : 0 },
+    uniforms: { ...g, has_weight: weight ? 1 : 0, run_length: runLength },
     buffers: [
       bind(op, x),
       bind(op, upstream),
@@ -116,7 +128,7 @@ export function stridedNormGrad(
       bindOptional(op, weight),
       bind(op, grad),
     ],
-    workgroups: workgroupsFor(FUSED_GRAD_SPEC, g.outer * g.inner),
+    workgroups: workgroupsFor(FUSED_GRAD_SPEC, invocations),
   });
   return grad;
 }

@@ -17,18 +17,14 @@
 // Bindings: 1 x (read, f32), 2 weight (read, f32), 3 bias (read, f32;
 //   placeholders unless has_weight / has_bias is 1), 4 out (read_write,
 //   f32), 5 stats (read_write, vec4<f32>).
-// Uniforms: outer; channels; inner; has_weight; has_bias; eps.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per position.
-// Grid: ceil(outer * inner / WORKGROUP_SIZE), folded past 65,535.
+// Uniforms: outer; channels; inner; has_weight; has_bias; eps; run_length =
+//   consecutive positions per invocation.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of run_length
+//   positions (llvmpipe pays a fixed cost per invocation; GPUs take
+//   run_length 1). Grid: ceil(outer * inner / (run_length *
+//   WORKGROUP_SIZE)), folded past 65,535.
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let t = global_index(wid, nwg, lid);
-  if (t >= params.outer * params.inner) {
-    return;
-  }
+fn normalize_position(t: u32) {
   let a = t / params.inner;
   let s = t % params.inner;
   let start = a * params.channels * params.inner + s;
@@ -60,4 +56,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     out[i] = (x[i] - mean) * (rstd * w) + b;
   }
   stats[t] = vec4<f32>(mean, rstd, variance, f32(params.channels));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let first = global_index(wid, nwg, lid) * params.run_length;
+  let end = min(first + params.run_length, params.outer * params.inner);
+  for (var t = first; t < end; t++) {
+    normalize_position(t);
+  }
 }

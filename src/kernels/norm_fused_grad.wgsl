@@ -12,9 +12,11 @@
 // Bindings: 1 x (read, f32), 2 upstream (read, f32), 3 stats (read,
 //   vec4<f32>), 4 weight (read, f32; a placeholder unless has_weight is 1),
 //   5 grad (read_write, f32).
-// Uniforms: outer; channels; inner; has_weight.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per position.
-// Grid: ceil(outer * inner / WORKGROUP_SIZE), folded past 65,535.
+// Uniforms: outer; channels; inner; has_weight; run_length = consecutive
+//   positions per invocation.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of run_length
+//   positions. Grid: ceil(outer * inner / (run_length * WORKGROUP_SIZE)),
+//   folded past 65,535.
 
 fn weight_at(c: u32) -> f32 {
   if (params.has_weight == 1u) {
@@ -23,14 +25,7 @@ fn weight_at(c: u32) -> f32 {
   return 1.0;
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let t = global_index(wid, nwg, lid);
-  if (t >= params.outer * params.inner) {
-    return;
-  }
+fn position_gradient(t: u32) {
   let a = t / params.inner;
   let s = t % params.inner;
   let start = a * params.channels * params.inner + s;
@@ -56,5 +51,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let dxhat = upstream[i] * weight_at(c);
     let xhat = (x[i] - mean) * rstd;
     grad[i] = rstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat);
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let first = global_index(wid, nwg, lid) * params.run_length;
+  let end = min(first + params.run_length, params.outer * params.inner);
+  for (var t = first; t < end; t++) {
+    position_gradient(t);
   }
 }
