@@ -8,6 +8,7 @@ import { w1, w2 } from './conv3d.js';
 import { w4, w5 } from './losses.js';
 import { m1 } from './m1.js';
 import { w3, w3Forward } from './warp.js';
+import { samB, samS } from './sam.js';
 
 export const WORKLOADS: readonly Workload[] = [
   add16M,
@@ -18,4 +19,6 @@ export const WORKLOADS: readonly Workload[] = [
   w3Forward,
   w4,
   w5,
+  samS,
+  samB,
 ];
