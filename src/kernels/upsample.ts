@@ -63,14 +63,17 @@ export function axisTaps(
 
 /**
  * Readers of every input position along one axis: the first output
- * position whose taps include it and the count of consecutive positions
- * from there. Taps never decrease with the output position, so the
- * readers of an input are contiguous.
+ * position whose taps include it, the count of consecutive positions from
+ * there, and the weight each of them reads the input with. Taps never
+ * decrease with the output position, so the readers of an input are
+ * contiguous. The weights are rounded as the forward kernels round them
+ * (1 - weight and weight in float32, summed when both taps are the
+ * input), so the gradient is the exact transpose of the forward pass.
  */
 export function axisSpans(
   taps: AxisTaps,
   inSize: number,
-): { start: Uint32Array; count: Uint32Array } {
+): { start: Uint32Array; count: Uint32Array; weights: Float32Array[] } {
   const start = new Uint32Array(inSize);
   const end = new Uint32Array(inSize);
   const seen = new Uint8Array(inSize);
@@ -84,7 +87,20 @@ export function axisSpans(
     mark(taps.second[o], o);
   }
   const count = end.map((e, i) => (seen[i] ? e - start[i] : 0));
-  return { start, count };
+  const weights = Array.from(count, (n, i) => {
+    const list = new Float32Array(n);
+    for (let k = 0; k < n; k++) {
+      const o = start[i] + k;
+      const second = Math.fround(taps.weight[o]);
+      const first = Math.fround(1 - second);
+      let total = 0;
+      if (taps.first[o] === i) total = first;
+      if (taps.second[o] === i) total = Math.fround(total + second);
+      list[k] = total;
+    }
+    return list;
+  });
+  return { start, count, weights };
 }
 
 /** Offsets into an uploaded table and the table itself. */
@@ -95,41 +111,48 @@ export interface UpsampleTable {
 }
 
 /**
- * Uploads the taps (3 u32 per output position) and spans (2 u32 per input
- * position) of the three axes as one u32 tensor.
+ * Uploads the taps of the three axes (3 u32 per output position: first,
+ * second, weight bits) and their spans (3 u32 per input position: first
+ * reader, reader count, offset of the readers' weight bits) with the
+ * weights, as one u32 tensor.
  */
 export function uploadTable(
   axes: readonly AxisTaps[],
   inSize: Triple,
 ): UpsampleTable {
-  const tapWords = axes.map((a) => 3 * a.first.length);
-  const spanWords = inSize.map((s) => 2 * s);
-  const words = new Uint32Array([...tapWords, ...spanWords].reduce((n, w) => n + w, 0));
-  const weightBits = new Float32Array(1);
-  const weightWord = new Uint32Array(weightBits.buffer);
+  const words: number[] = [];
+  const bits = new Float32Array(1);
+  const bitsWord = new Uint32Array(bits.buffer);
+  const pushFloat = (value: number) => {
+    bits[0] = value;
+    words.push(bitsWord[0]);
+  };
   const taps: number[] = [];
-  const spans: number[] = [];
-  let at = 0;
-  axes.forEach((axis) => {
-    taps.push(at);
+  for (const axis of axes) {
+    taps.push(words.length);
     for (let o = 0; o < axis.first.length; o++) {
-      weightBits[0] = axis.weight[o];
-      words[at++] = axis.first[o];
-      words[at++] = axis.second[o];
-      words[at++] = weightWord[0];
+      words.push(axis.first[o], axis.second[o]);
+      pushFloat(axis.weight[o]);
     }
-  });
+  }
+  const spans: number[] = [];
   axes.forEach((axis, a) => {
-    spans.push(at);
-    const { start, count } = axisSpans(axis, inSize[a]);
+    const { start, count, weights } = axisSpans(axis, inSize[a]);
+    spans.push(words.length);
+    // Reserve the span entries, then append the weights after them.
+    const entries = words.length;
+    words.length += 3 * inSize[a];
     for (let i = 0; i < inSize[a]; i++) {
-      words[at++] = start[i];
-      words[at++] = count[i];
+      words[entries + 3 * i] = start[i];
+      words[entries + 3 * i + 1] = count[i];
+      words[entries + 3 * i + 2] = words.length;
+      weights[i].forEach(pushFloat);
     }
   });
   // The tensor stores raw u32 words: a Float32Array view uploads the bytes
   // unchanged, and the kernels declare the binding as u32.
-  const table = tensor(new Float32Array(words.buffer), [words.length]);
+  const packed = Uint32Array.from(words);
+  const table = tensor(new Float32Array(packed.buffer), [packed.length]);
   return { table, taps: taps as Triple, spans: spans as Triple };
 }
 

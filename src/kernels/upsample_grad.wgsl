@@ -5,43 +5,35 @@
 //
 // Layout: grad is [N, C, D, H, W] f32 read as [volumes, D, H, W];
 // upstream is [volumes, out_depth, out_height, out_width]. Besides the
-// taps of upsample_linear (3 u32 per output position, at taps_<axis>), the
-// table holds per input position i of each axis, at spans_<axis> + 2 i,
-// the first output position that reads i and the count of consecutive
-// positions from there that may (the source index never decreases with
-// the output position, so those readers are contiguous). Along one axis
-// output o weighs input i by
+// taps of upsample_linear, the table holds per input position i of each
+// axis, at spans_<axis> + 3 i, the first output position that reads i, the
+// count of consecutive positions from there that may (the source index
+// never decreases with the output position, so those readers are
+// contiguous), and the offset of their weights: the weight with which
+// each reader o reads i along the axis,
 //   (first(o) == i) * (1 - weight(o)) + (second(o) == i) * weight(o),
-// which is 1 for nearest (weight 0, second == first), and the 3D weight
-// is the product over the axes.
+// rounded in float32 as upsample_linear rounds it (1 for nearest). The 3D
+// weight is the product over the axes.
 //
 // Bindings: 1 upstream (read, f32), 2 table (read, u32), 3 grad
 //   (read_write, f32).
 // Uniforms: total = volumes * depth * height * runs invocations; runs =
 //   ceil(width / run_length); run_length = inputs along W per invocation;
-//   depth, height, width; out_depth, out_height, out_width; taps_depth,
-//   taps_height, taps_width; spans_depth, spans_height, spans_width =
-//   offsets of each axis's spans in the table.
+//   depth, height, width; out_depth, out_height, out_width; spans_depth,
+//   spans_height, spans_width = offsets of each axis's spans in the table;
+//   taps_depth, taps_height, taps_width (shared with the forward kernels,
+//   unused here).
 // Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per run of run_length
 //   inputs along W. Grid: ceil(total / WORKGROUP_SIZE), folded past 65,535.
 
-// Weight with which output o reads input i along one axis.
-fn tap_weight(taps: u32, o: u32, i: u32) -> f32 {
-  let at = taps + 3u * o;
-  let weight = bitcast<f32>(table[at + 2u]);
-  var total = 0.0;
-  if (table[at] == i) {
-    total += 1.0 - weight;
-  }
-  if (table[at + 1u] == i) {
-    total += weight;
-  }
-  return total;
+// (first reader, reader count, offset of the readers' weights) of input i.
+fn span(spans: u32, i: u32) -> vec3<u32> {
+  let at = spans + 3u * i;
+  return vec3<u32>(table[at], table[at + 1u], table[at + 2u]);
 }
 
-fn span(spans: u32, i: u32) -> vec2<u32> {
-  let first = table[spans + 2u * i];
-  return vec2<u32>(first, first + table[spans + 2u * i + 1u]);
+fn reader_weight(span_entry: vec3<u32>, k: u32) -> f32 {
+  return bitcast<f32>(table[span_entry.z + k]);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -65,13 +57,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   for (var ix = x_begin; ix < x_stop; ix++) {
     let xs = span(params.spans_width, ix);
     var total = 0.0;
-    for (var z = zs.x; z < zs.y; z++) {
-      let wz = tap_weight(params.taps_depth, z, iz);
-      for (var y = ys.x; y < ys.y; y++) {
-        let wzy = wz * tap_weight(params.taps_height, y, iy);
-        let line = out_base + (z * params.out_height + y) * params.out_width;
-        for (var x = xs.x; x < xs.y; x++) {
-          total += wzy * tap_weight(params.taps_width, x, ix) * upstream[line + x];
+    for (var kz = 0u; kz < zs.y; kz++) {
+      let wz = reader_weight(zs, kz);
+      for (var ky = 0u; ky < ys.y; ky++) {
+        let wzy = wz * reader_weight(ys, ky);
+        let line = out_base + ((zs.x + kz) * params.out_height + ys.x + ky) * params.out_width;
+        for (var kx = 0u; kx < xs.y; kx++) {
+          total += wzy * reader_weight(xs, kx) * upstream[line + xs.x + kx];
         }
       }
     }
