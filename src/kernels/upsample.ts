@@ -111,10 +111,10 @@ export interface UpsampleTable {
 }
 
 /**
- * Uploads the taps of the three axes (3 u32 per output position: first,
- * second, weight bits) and their spans (3 u32 per input position: first
- * reader, reader count, offset of the readers' weight bits) with the
- * weights, as one u32 tensor.
+ * Uploads the tables of the three axes as one u32 tensor. The taps take 3
+ * words per output position (first, second, weight bits). The spans take
+ * 3 words per input position (first reader, reader count, offset of the
+ * readers' weight bits), followed by those weights.
  */
 export function uploadTable(
   axes: readonly AxisTaps[],

@@ -139,6 +139,7 @@ export function rowNorm(
   eps: number,
   fixedStats: Tensor | null = null,
 ): { out: Tensor; stats: Tensor } {
+  const batchStatistics = fixedStats === null;
   const stats = fixedStats ?? rowStatistics(op, x, g, eps);
   const out = rowApply(op, x, stats, g, weight, bias);
   checkOutput(op, out, [x]);
@@ -154,7 +155,7 @@ export function rowNorm(
     if (x.requiresGrad || channelAffine) {
       const sums = rowGradSums(op, savedX, grad, savedStats, g, w, channelAffine);
       if (x.requiresGrad) {
-        const statSums = fixedStats ? null : sums.statSums;
+        const statSums = batchStatistics ? sums.statSums : null;
         gx = rowGrad(op, savedX, grad, savedStats, g, w, statSums);
       }
       sums.statSums.dispose();
@@ -264,10 +265,10 @@ export function instanceNorm(x: Tensor, options: NormOptions = {}): Tensor {
 /**
  * Group normalisation like torch.nn.functional.group_norm. The C channels
  * of x [N, C, D, H, W] (or any [N, C, ...]) form `groups` consecutive
- * groups of C / groups channels, and each (n, group) is normalised by its
- * mean and biased variance over its channels and spatial positions. The
- * result is then scaled by weight[c] and shifted by bias[c] when given
- * ([C] each). groups must divide C.
+ * groups of C / groups channels. Each (n, group) is normalised by its mean
+ * and biased variance over its channels and spatial positions. The result
+ * is then scaled by weight[c] and shifted by bias[c] when given ([C]
+ * each). groups must divide C.
  *
  * @example
  * const y = groupNorm(x, 4, { weight, bias }); // x [2, 16, 32, 32, 32]

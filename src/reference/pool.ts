@@ -62,7 +62,7 @@ function poolWindows(
 }
 
 /**
- * max_pool3d. `indices` holds, per output, the argmax as a flat index into
+ * max_pool3d. `indices` stores, per output, the argmax as a flat index into
  * its (n, c) volume (D * H * W elements), like PyTorch's return_indices.
  * Ties go to the first element in window order, and a NaN wins over
  * every number (the first NaN when there are several).
