@@ -17,6 +17,8 @@ export interface Ceilings {
 export interface PreparedWorkload {
   /** Records the work and waits until the GPU has finished it. */
   run: () => Promise<void>;
+  /** Untimed setup before each run, such as the forward pass of a backward. */
+  beforeEach?: () => Promise<void>;
   /** Floating-point operations of one run, if arithmetic bounds it. */
   flops?: number;
   /** Bytes one run must move to and from memory, if bandwidth bounds it. */
@@ -60,6 +62,10 @@ export interface WorkloadResult {
    * bytes / bandwidth), over the measured time. 1 means at the ceiling.
    */
   ceilingFraction: number;
+  /** Our time over TensorFlow.js's WebGPU backend on the same adapter. */
+  vsTfjs?: number;
+  /** Our time over PyTorch on the CPU (bench/torch_bench.py). */
+  vsTorch?: number;
 }
 
 export interface TimingOptions {
@@ -76,6 +82,7 @@ export async function medianMs(
   name: string,
   run: () => Promise<void>,
   options: TimingOptions,
+  beforeEach?: () => Promise<void>,
 ): Promise<number> {
   const bench = new Bench({
     iterations: options.iterations,
@@ -85,7 +92,7 @@ export async function medianMs(
     warmupTime: 0,
     throws: true,
   });
-  bench.add(name, run);
+  bench.add(name, run, beforeEach ? { beforeEach } : {});
   await bench.run();
   const result = bench.tasks[0].result;
   if (!('latency' in result)) {
@@ -122,13 +129,15 @@ function cell(value: number | undefined, digits: number): string {
 
 /** Formats the results as an aligned text table, one workload per row. */
 export function formatTable(results: readonly WorkloadResult[], ceilings: Ceilings): string {
-  const header = ['workload', 'ms', 'GFLOP/s', 'GB/s', 'of ceiling'];
+  const header = ['workload', 'ms', 'GFLOP/s', 'GB/s', 'of ceiling', 'ours/tfjs', 'ours/torch'];
   const rows = results.map((r) => [
     r.name,
     cell(r.ms, 2),
     r.gflops === undefined ? '-' : `${r.gflops.toFixed(2)} (${percent(r.gflops / ceilings.gflops)})`,
     r.gbps === undefined ? '-' : `${r.gbps.toFixed(2)} (${percent(r.gbps / ceilings.gbps)})`,
     percent(r.ceilingFraction),
+    r.vsTfjs === undefined ? '-' : `${r.vsTfjs.toFixed(2)}x`,
+    r.vsTorch === undefined ? '-' : `${r.vsTorch.toFixed(2)}x`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (row: string[]): string =>

@@ -5,7 +5,7 @@
 // prints every figure also as a fraction of its ceiling. With --json, also
 // writes { adapter, ceilings, results } to FILE.
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ready } from '../src/index.js';
 import { measureCeilings } from './ceilings.js';
 import {
@@ -16,13 +16,47 @@ import {
   type Workload,
   type WorkloadResult,
 } from './harness.js';
+import { loadTfjs, TFJS_PEERS } from './peers/tfjs.js';
 import { WORKLOADS } from './workloads/index.js';
+
+// Written by `/usr/bin/python3 bench/torch_bench.py` (PyTorch on the CPU).
+const TORCH_RESULTS = new URL('./results/torch-cpu.json', import.meta.url);
+
+/** PyTorch's median milliseconds by workload name, when its file exists. */
+function readTorchResults(): Map<string, number> | null {
+  if (!existsSync(TORCH_RESULTS)) {
+    console.log('PyTorch results: none (run /usr/bin/python3 bench/torch_bench.py to add them)');
+    return null;
+  }
+  const report = JSON.parse(readFileSync(TORCH_RESULTS, 'utf8')) as {
+    torch: string;
+    threads: number;
+    results: { name: string; ms: number }[];
+  };
+  console.log(`PyTorch results: torch ${report.torch} on ${report.threads} CPU threads`);
+  return new Map(report.results.map((r) => [r.name, r.ms]));
+}
+
+/** Median milliseconds of TensorFlow.js on `workload`, or null without a peer. */
+async function timeTfjs(workload: Workload): Promise<number | null> {
+  const makePeer = TFJS_PEERS[workload.name];
+  if (!makePeer) return null;
+  const tf = await loadTfjs();
+  const peer = await makePeer(tf);
+  try {
+    return await medianMs(`${workload.name} tfjs`, peer.run, workload, peer.beforeEach);
+  } finally {
+    peer.dispose();
+  }
+}
 
 interface Arguments {
   json: string | null;
   only: string[] | null;
   all: boolean;
   list: boolean;
+  /** Also time TensorFlow.js on the workloads it has (off with --no-peers). */
+  peers: boolean;
 }
 
 const USAGE =
@@ -30,15 +64,18 @@ const USAGE =
   '  --only  run only these workloads (names as in --list)\n' +
   '  --all   also run the workloads left out of the default run\n' +
   '  --json  also write the results as JSON to FILE\n' +
+  '  --no-peers  skip the TensorFlow.js side-by-side runs\n' +
   '  --list  print the workload names and exit';
 
 function parseArguments(argv: readonly string[]): Arguments {
-  const parsed: Arguments = { json: null, only: null, all: false, list: false };
+  const parsed: Arguments = { json: null, only: null, all: false, list: false, peers: true };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
     if (flag === '--list') {
       parsed.list = true;
+    } else if (flag === '--no-peers') {
+      parsed.peers = false;
     } else if (flag === '--all') {
       parsed.all = true;
     } else if (flag === '--json' || flag === '--only') {
@@ -84,6 +121,7 @@ async function main(): Promise<void> {
   console.log(`adapter: ${info.adapter}`);
 
   const started = performance.now();
+  const torch = readTorchResults();
   const ceilings = await measureCeilings();
   console.log(
     `ceilings: ${ceilings.gflops.toFixed(2)} GFLOP/s peak arithmetic (peak-fma ` +
@@ -96,12 +134,21 @@ async function main(): Promise<void> {
   for (const workload of workloads) {
     console.log(`${workload.name}: ${workload.summary}`);
     const prepared = await workload.prepare();
+    let result: WorkloadResult;
     try {
-      const ms = await medianMs(workload.name, prepared.run, workload);
-      results.push(resultOf(workload.name, ms, prepared, ceilings));
+      const ms = await medianMs(workload.name, prepared.run, workload, prepared.beforeEach);
+      result = resultOf(workload.name, ms, prepared, ceilings);
     } finally {
       prepared.dispose();
     }
+    const peer = args.peers ? await timeTfjs(workload) : null;
+    if (peer !== null) {
+      result.vsTfjs = result.ms / peer;
+      console.log(`  TensorFlow.js WebGPU: ${peer.toFixed(1)} ms (ours ${result.ms.toFixed(1)} ms)`);
+    }
+    const torchMs = torch?.get(workload.name);
+    if (torchMs !== undefined) result.vsTorch = result.ms / torchMs;
+    results.push(result);
   }
 
   console.log('');

@@ -199,6 +199,19 @@ function current(): DeviceState {
   return state;
 }
 
+/**
+ * The GPU entry point the device came from (`navigator.gpu`, or Dawn's in
+ * Node), so another WebGPU library can share the same adapter, as the
+ * benchmarks do with TensorFlow.js. Throws when `ready()` has not completed.
+ */
+export function gpuEntryPoint(): GPU {
+  current();
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  const gpu = nav?.gpu ?? dawnGpu;
+  if (!gpu) throw new NoAdapterError('gpuEntryPoint: no GPU entry point was found');
+  return gpu;
+}
+
 /** The shared device. Throws when `ready()` has not completed. */
 export function gpuDevice(): GPUDevice {
   return current().device;
