@@ -49,7 +49,9 @@ function sizes(
 
 function checkChannels(op: string, name: string, value: number): void {
   if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${op}: ${name} must be a positive integer, got ${value}`);
+    throw new RangeError(
+      `${op}: ${name} must be a positive integer, got ${value}`,
+    );
   }
 }
 
