@@ -26,6 +26,7 @@ import {
   windowPartition,
   windowUnpartition,
 } from '../src/nn/sam/attention.js';
+import { Conv2d, Conv3d } from '../src/nn/conv.js';
 import { SamBlock } from '../src/nn/sam/blocks.js';
 import {
   SAM_CONFIGS,
@@ -51,6 +52,7 @@ import {
   MaskPromptEncoder2d,
   MaskPromptEncoder3d,
 } from '../src/nn/sam/prompt-encoder.js';
+import { conv3dRef } from '../src/reference/conv.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import {
   maskDownscalingRef,
@@ -909,5 +911,61 @@ describe('sam preprocessing', () => {
         'least one pixel',
     );
     volume.dispose();
+  });
+});
+
+describe('conv modules', () => {
+  it('conv2d gradients with stride and padding', async () => {
+    const conv = new Conv2d(2, 3, [3, 2], {
+      stride: [2, 1],
+      padding: 1,
+      seed: 1,
+    });
+    const result = await checkModuleGradients(
+      conv,
+      host([2, 2, 5, 4], 3),
+      (x) => conv.forward(x),
+      (x, params) => {
+        const [n, c, h, w] = x.shape;
+        const weight = params.get('weight')!;
+        const out = conv3dRef(
+          { shape: [n, c, 1, h, w], data: x.data },
+          { shape: [3, 2, 1, 3, 2], data: weight.data },
+          params.get('bias')!,
+          { stride: [1, 2, 1], padding: [0, 1, 1], dilation: [1, 1, 1] },
+        );
+        const [, o, , oh, ow] = out.shape;
+        return { shape: [n, o, oh, ow], data: out.data };
+      },
+    );
+    expect(result.ok, result.report).toBe(true);
+    conv.dispose();
+  });
+
+  it('initialises like pytorch', async () => {
+    // Kaiming uniform with a = sqrt(5): bound 1 / sqrt(fanIn), fanIn 2*3*3.
+    const conv = new Conv3d(2, 4, 3, { seed: 2 });
+    const bound = 1 / Math.sqrt(2 * 27);
+    const weight = await conv.weight.toArray();
+    const bias = await conv.bias!.toArray();
+    expect(Math.max(...weight.map(Math.abs))).toBeLessThanOrEqual(bound);
+    expect(Math.max(...bias.map(Math.abs))).toBeLessThanOrEqual(bound);
+    expect(conv.weight.shape).toEqual([4, 2, 3, 3, 3]);
+    const plain = new Conv2d(3, 5, 1, { bias: false });
+    expect(plain.bias).toBe(null);
+    expect(plain.namedParameters().map(([name]) => name)).toEqual(['weight']);
+    conv.dispose();
+    plain.dispose();
+  });
+
+  it('conv2d rejects a wrong channel count', () => {
+    const conv = new Conv2d(3, 4, 3);
+    const x = zeros([1, 2, 5, 5]);
+    expect(() => conv.forward(x)).toThrow(
+      'Conv2d: input [1,2,5,5] must be [N, C, H, W] with C = 3 (weight ' +
+        '[4,3,3,3])',
+    );
+    x.dispose();
+    conv.dispose();
   });
 });
