@@ -517,6 +517,9 @@ describe('alignAffine', () => {
     await expect(alignAffine(a, a, threeCounts)).rejects.toThrow(
       'alignAffine: iterations has 3 values but there are 2 levels',
     );
+    await expect(alignAffine(a, a, { window: 4 })).rejects.toThrow(
+      'alignAffine: window 4 of level 0 must be an odd positive integer',
+    );
     const l1 = { similarity: 'l1' as 'mse' };
     await expect(alignAffine(a, a, l1)).rejects.toThrow(
       "alignAffine: similarity must be 'ncc' or 'mse', got \"l1\"",

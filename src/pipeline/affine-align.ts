@@ -28,32 +28,14 @@ import {
   normalizedFromMatrix,
   type LevelBasis,
 } from './affine-levels.js';
+import { levelSettings, type AlignLevelOptions } from './affine-schedule.js';
 import type { Volume } from './volume.js';
 
 export type AlignSimilarity = 'ncc' | 'mse';
 
-export interface AlignAffineOptions {
-  /**
-   * Downsampling factor of each level, coarse to fine (default [4, 2, 1]).
-   * Level f averages f^3 blocks with avgPool3d; levels smaller than 8
-   * voxels along an axis are skipped.
-   */
-  levels?: readonly number[];
-  /** Adam steps per level, one number or one each (default [80, 40, 15]). */
-  iterations?: number | readonly number[];
-  /**
-   * Peak Adam learning rate per level, in the normalised units described
-   * at `alignAffine` (default [0.02, 0.01, 0.004]). Within a level it decays
-   * by a half cosine to a tenth of its peak.
-   */
-  learningRate?: number | readonly number[];
+export interface AlignAffineOptions extends AlignLevelOptions {
   /** 'ncc' (local NCC, the default) or 'mse' (mean squared difference). */
   similarity?: AlignSimilarity;
-  /**
-   * NCC window edge per level (odd). By default 9, 7 and 5 voxels from the
-   * finest level up, each capped by the level's size.
-   */
-  window?: number | readonly number[];
   /**
    * Start: 'centroid' (the default) shifts the intensity centroids onto
    * each other, 'identity' starts from no motion, or 12 numbers give a
@@ -89,12 +71,6 @@ export interface AffineAlignment {
 }
 
 type AlignInput = Tensor | Volume;
-
-const DEFAULT_LEVELS = [4, 2, 1];
-const DEFAULT_ITERATIONS = [80, 40, 15];
-const DEFAULT_LEARNING_RATES = [0.02, 0.01, 0.004];
-const DEFAULT_WINDOWS = [5, 7, 9];
-const MIN_LEVEL_SIZE = 8;
 
 /** An input as a [1, 1, D, H, W] tensor, with its values and grid affine. */
 interface PreparedInput {
@@ -210,91 +186,6 @@ function initialMatrix(
     );
   }
   return Float64Array.from(start);
-}
-
-/** Returns the value for level `index` of a per-level option. */
-function perLevel(
-  op: string,
-  name: string,
-  value: number | readonly number[],
-  index: number,
-  count: number,
-): number {
-  if (typeof value === 'number') return value;
-  if (value.length !== count) {
-    throw new RangeError(
-      `${op}: ${name} has ${value.length} values but there are ${count} ` +
-        'levels; give one number or one per level',
-    );
-  }
-  return value[index];
-}
-
-/** A level to run: its downsampling factor and its position in `levels`. */
-interface Level {
-  factor: number;
-  index: number;
-}
-
-/**
- * Returns the levels to run: the factors whose downsampled grid keeps at
- * least MIN_LEVEL_SIZE voxels per axis (or the whole axis, if smaller),
- * and the finest level when none does.
- */
-function resolveLevels(
-  op: string,
-  levels: readonly number[],
-  shape: readonly number[],
-): Level[] {
-  const valid = levels.every((f) => Number.isInteger(f) && f >= 1);
-  if (levels.length === 0 || !valid) {
-    throw new RangeError(
-      `${op}: levels ${JSON.stringify(levels)} must be positive integer ` +
-        'downsampling factors, coarse to fine, such as [4, 2, 1]',
-    );
-  }
-  const all = levels.map((factor, index) => ({ factor, index }));
-  const kept = all.filter(({ factor }) =>
-    shape.every(
-      (size) => Math.floor(size / factor) >= Math.min(MIN_LEVEL_SIZE, size),
-    ),
-  );
-  return kept.length > 0 ? kept : [all[all.length - 1]];
-}
-
-/**
- * Returns the default for level `index` of `count`, taking `defaults` (one
- * per default level) from the finest end.
- */
-function defaultFor(
-  defaults: readonly number[],
-  index: number,
-  count: number,
-): number {
-  return defaults[Math.max(0, defaults.length - count + index)];
-}
-
-/** Returns the NCC window of a level (default 9, 7, 5 from the finest up). */
-function levelWindow(
-  options: AlignAffineOptions,
-  index: number,
-  count: number,
-  levelShape: readonly number[],
-): number {
-  const window =
-    options.window === undefined
-      ? defaultFor(DEFAULT_WINDOWS, index, count)
-      : perLevel('alignAffine', 'window', options.window, index, count);
-  if (!Number.isInteger(window) || window < 1 || window % 2 === 0) {
-    throw new RangeError(
-      `alignAffine: window ${window} of level ${index} must be an odd ` +
-        'positive integer',
-    );
-  }
-  // The window must fit inside the level's grid.
-  const odd = levelShape.map((size) => (size % 2 === 1 ? size : size - 1));
-  const largestOdd = Math.min(...odd);
-  return Math.min(window, largestOdd);
 }
 
 interface LevelRun {
@@ -457,9 +348,7 @@ async function optimise(
   options: AlignAffineOptions,
 ): Promise<{ matrix: VoxelAffine; lossHistory: number[] }> {
   const shape = fixed.shape.slice(2) as [number, number, number];
-  const given = options.levels ?? DEFAULT_LEVELS;
-  const levels = resolveLevels(op, given, shape);
-  const count = given.length;
+  const levels = levelSettings(op, options, shape);
   const similarity = options.similarity ?? 'ncc';
   if (similarity !== 'ncc' && similarity !== 'mse') {
     throw new RangeError(
@@ -473,22 +362,8 @@ async function optimise(
   });
   const lossHistory: number[] = [];
   try {
-    for (const { factor, index } of levels) {
-      const steps =
-        options.iterations === undefined
-          ? defaultFor(DEFAULT_ITERATIONS, index, count)
-          : perLevel(op, 'iterations', options.iterations, index, count);
-      const learningRate =
-        options.learningRate === undefined
-          ? defaultFor(DEFAULT_LEARNING_RATES, index, count)
-          : perLevel(op, 'learningRate', options.learningRate, index, count);
-      if (!Number.isInteger(steps) || steps < 0 || !(learningRate >= 0)) {
-        throw new RangeError(
-          `${op}: level ${index} needs a non-negative integer of iterations ` +
-            `and a non-negative learning rate, got ${steps} and ` +
-            `${learningRate}`,
-        );
-      }
+    for (const level of levels) {
+      const factor = level.factor;
       const pooled = noGrad(() =>
         factor === 1
           ? { fixed: fixed, moving: moving }
@@ -497,16 +372,15 @@ async function optimise(
               moving: avgPool3d(moving, { kernelSize: factor }),
             },
       );
-      const levelShape = pooled.fixed.shape.slice(2);
       const basis = levelBasis(shape, factor);
       try {
         const run: LevelRun = {
           basis,
           ...pooled,
-          iterations: steps,
-          learningRate,
+          iterations: level.iterations,
+          learningRate: level.learningRate,
           similarity,
-          window: levelWindow(options, index, count, levelShape),
+          window: level.window,
         };
         lossHistory.push(...(await optimiseLevel(theta, run)));
       } finally {
