@@ -307,3 +307,9 @@ export type {
 export type { AlignLevelOptions } from './pipeline/affine-schedule.js';
 export { alignedToSourceGrid, alignedVolume } from './pipeline/aligned-volume.js';
 export type { AlignedVolume, AlignmentRecord } from './pipeline/aligned-volume.js';
+export { augment, createAugmenter } from './pipeline/augment.js';
+export type {
+  AugmentOptions,
+  AugmentTransform,
+  Augmented,
+} from './pipeline/augment.js';
