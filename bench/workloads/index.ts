@@ -9,6 +9,7 @@ import { w4, w5 } from './losses.js';
 import { m1 } from './m1.js';
 import { w3, w3Forward } from './warp.js';
 import { samB, samS } from './sam.js';
+import { align } from './align.js';
 
 export const WORKLOADS: readonly Workload[] = [
   add16M,
@@ -21,4 +22,5 @@ export const WORKLOADS: readonly Workload[] = [
   w5,
   samS,
   samB,
+  align,
 ];
