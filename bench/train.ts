@@ -1,7 +1,10 @@
 // Seconds per RRL-MedSAM training iteration, per stage, for a model width
 // and grid size: `npx tsx bench/train.ts [--preset NAME] [--size N]
-// [--iterations N] [--warmup N]`. Without --preset and --size it runs the
-// matrix of presets default and cpu at 48^3 and 64^3.
+// [--iterations N] [--warmup N] [--encoder W,W,W,W,W] [--decoder W,W,W,W]
+// [--decoder-convs 1|2]`.
+// Without --preset and --size it runs the matrix of presets default and
+// cpu at 48^3 and 64^3. --encoder, --decoder and --decoder-convs override
+// the preset, to try candidates.
 //
 // Each iteration is one Trainer.step() on phantom scans with random
 // teacher features, so it includes the wait for the device. Besides wall
@@ -9,16 +12,24 @@
 // lavapipe workers included) divided by 2, which estimates the wall time
 // of an idle 2-core machine when other processes share this one.
 //
-// NOTE: this script is not a workload of bench/run.ts because it times
-// whole training iterations (up to minutes each) and reports CPU time.
+// The file also exports two workloads for bench/run.ts, T1 and T2 (one
+// iteration of stage 1 or stage 2 with the cpu preset at 48^3), which time
+// wall clock only.
+// NOTE: bench/workloads/index.ts must list trainStage1 and trainStage2 for
+// `npm run bench` to run them.
 
+import { pathToFileURL } from 'node:url';
 import { randn, ready, sync, tensor, type Tensor } from '../src/index.js';
 import { RRL_PRESETS, RrlMedSam, type RrlPresetName } from '../src/nn/rrl/index.js';
 import { makePhantom } from '../src/pipeline/phantom.js';
-import { createTrainer } from '../src/pipeline/train/index.js';
+import { createTrainer, type Trainer } from '../src/pipeline/train/index.js';
+import type { PreparedWorkload, Workload } from './harness.js';
 
 interface Arguments {
   presets: RrlPresetName[];
+  encoderChannels?: number[];
+  decoderChannels?: number[];
+  decoderConvs?: 1 | 2;
   sizes: number[];
   iterations: number;
   warmup: number;
@@ -26,7 +37,8 @@ interface Arguments {
 
 const USAGE =
   'usage: npx tsx bench/train.ts [--preset default|cpu|tiny] [--size N] ' +
-  '[--iterations N] [--warmup N]';
+  '[--iterations N] [--warmup N] [--encoder W,W,W,W,W] [--decoder W,W,W,W] ' +
+  '[--decoder-convs 1|2]';
 
 function parseArguments(argv: readonly string[]): Arguments {
   const parsed: Arguments = {
@@ -44,6 +56,9 @@ function parseArguments(argv: readonly string[]): Arguments {
     } else if (flag === '--size') parsed.sizes = [Number(value)];
     else if (flag === '--iterations') parsed.iterations = Number(value);
     else if (flag === '--warmup') parsed.warmup = Number(value);
+    else if (flag === '--encoder') parsed.encoderChannels = value.split(',').map(Number);
+    else if (flag === '--decoder') parsed.decoderChannels = value.split(',').map(Number);
+    else if (flag === '--decoder-convs') parsed.decoderConvs = Number(value) as 1 | 2;
     else throw new Error(`bench/train: unknown argument ${flag}\n${USAGE}`);
   }
   return parsed;
@@ -64,23 +79,51 @@ interface StageTiming {
   cpuSeconds: number;
 }
 
-async function timeConfig(
-  preset: RrlPresetName,
+function buildModel(preset: RrlPresetName, args: Arguments): RrlMedSam {
+  return new RrlMedSam({
+    preset,
+    numClasses: STRUCTURES + 1,
+    ...(args.encoderChannels && { encoderChannels: args.encoderChannels }),
+    ...(args.decoderChannels && { decoderChannels: args.decoderChannels }),
+    ...(args.decoderConvs && { decoderConvs: args.decoderConvs }),
+  });
+}
+
+/** A trainer on two phantom scans, with its dispose function. */
+function phantomTrainer(
+  model: RrlMedSam,
   size: number,
-  iterations: number,
-  warmup: number,
-): Promise<StageTiming[]> {
+  stage1Iterations: number,
+  stage2Iterations: number,
+): { trainer: Trainer; dispose: () => void } {
   const atlas = phantomTensors(size, 1);
   const scans = [2, 3].map((seed) => phantomTensors(size, seed).image);
   // The small SAM teacher at 256x256 gives 256 x size x 16 x 16 features.
   const teachers = scans.map((_, i) => randn([256, size, 16, 16], 10 + i));
-  const model = new RrlMedSam({ preset, numClasses: STRUCTURES + 1 });
-  const perStage = warmup + iterations;
   const trainer = createTrainer(
     model,
     { atlas, scans, teacher: (index) => teachers[index] },
-    { stage1Iterations: perStage, stage2Iterations: perStage },
+    { stage1Iterations, stage2Iterations },
   );
+  const dispose = () => {
+    trainer.dispose();
+    model.dispose();
+    for (const t of [atlas.image, atlas.labels, ...scans, ...teachers]) {
+      t.dispose();
+    }
+  };
+  return { trainer, dispose };
+}
+
+async function timeConfig(
+  preset: RrlPresetName,
+  size: number,
+  args: Arguments,
+): Promise<StageTiming[]> {
+  const { iterations, warmup } = args;
+  const perStage = warmup + iterations;
+  const model = buildModel(preset, args);
+  const { trainer, dispose } = phantomTrainer(model, size, perStage, perStage);
   await sync();
   const timings: StageTiming[] = [];
   for (let stage = 1; stage <= 2; stage++) {
@@ -94,11 +137,41 @@ async function timeConfig(
       cpuSeconds: (cpu.user + cpu.system) / 1e6 / iterations,
     });
   }
-  trainer.dispose();
-  model.dispose();
-  for (const t of [atlas.image, atlas.labels, ...scans, ...teachers]) t.dispose();
+  dispose();
   return timings;
 }
+
+/** One training iteration of `stage` with the cpu preset at 48^3. */
+function trainWorkload(name: string, stage: 1 | 2): Workload {
+  const size = 48;
+  return {
+    name,
+    summary: `Trainer.step() of stage ${stage}, cpu preset, [1,1,${size},${size},${size}]`,
+    iterations: 3,
+    timeMs: 1000,
+    warmupIterations: 0,
+    async prepare(): Promise<PreparedWorkload> {
+      const model = new RrlMedSam({ preset: 'cpu', numClasses: STRUCTURES + 1 });
+      // Enough iterations that timing never reaches the end of the stage.
+      const long = 1000;
+      const { trainer, dispose } =
+        stage === 1
+          ? phantomTrainer(model, size, long, 0)
+          : phantomTrainer(model, size, 0, long);
+      // The first step compiles the pipelines, outside the timed runs.
+      await trainer.step();
+      return {
+        run: async () => {
+          await trainer.step();
+        },
+        dispose,
+      };
+    },
+  };
+}
+
+export const trainStage1 = trainWorkload('T1', 1);
+export const trainStage2 = trainWorkload('T2', 2);
 
 async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
@@ -110,10 +183,14 @@ async function main(): Promise<void> {
   );
   for (const preset of args.presets) {
     for (const size of args.sizes) {
-      const parameters = new RrlMedSam({ preset, numClasses: STRUCTURES + 1 });
-      const count = parameters.parameterCount();
-      parameters.dispose();
-      const timings = await timeConfig(preset, size, args.iterations, args.warmup);
+      const probe = buildModel(preset, args);
+      const count = probe.parameterCount();
+      const { encoderChannels, decoderChannels, decoderConvs } = probe.config;
+      const widths =
+        `[${encoderChannels}] / [${decoderChannels}] x ${decoderConvs} convs`;
+      probe.dispose();
+      console.log(`${preset} encoder / decoder widths ${widths}`);
+      const timings = await timeConfig(preset, size, args);
       timings.forEach((timing, i) => {
         console.log(
           `${preset.padEnd(8)} ${String(size).padStart(3)}^3 ` +
@@ -126,10 +203,15 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exit(1);
-  },
-);
+const invokedDirectly =
+  process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.stack : err);
+      process.exit(1);
+    },
+  );
+}

@@ -72,6 +72,9 @@ describe('rrl config', () => {
       'rrlConfig: promptHiddenChannels must be a multiple of 4 and at least 8, got 6',
     );
     expect(() =>
+      rrlConfig({ numClasses: K1, decoderConvs: 3 as 1 }),
+    ).toThrow('rrlConfig: decoderConvs must be 1 or 2, got 3');
+    expect(() =>
       rrlConfig({ numClasses: K1, preset: 'huge' as 'tiny' }),
     ).toThrow('rrlConfig: unknown preset "huge"; expected one of default, cpu, tiny');
   });
@@ -106,6 +109,15 @@ describe('rrl modules', () => {
       3,
     ]);
     expect(weights.get('projection.conv.weight')!.shape).toEqual([256, 8, 1, 1, 1]);
+    model.dispose();
+  });
+
+  it('one conv per decoder level', () => {
+    const model = tinyModel({ decoderConvs: 1 });
+    const names = model.namedParameters().map(([name]) => name);
+    expect(names).toContain('general_encoder.levels.0.conv2.weight');
+    expect(names).toContain('registration_decoder.up.levels.0.conv1.weight');
+    expect(names.filter((name) => /up\.levels\.\d\.conv2/.test(name))).toEqual([]);
     model.dispose();
   });
 
@@ -251,6 +263,9 @@ describe('rrl modules', () => {
     expect(summary.table).toContain(
       `encoder: ${summary.encoderParameters.toLocaleString('en-US')} parameters`,
     );
+    const printed: string[] = [];
+    model.printSummary((line) => printed.push(line));
+    expect(printed).toEqual([summary.table]);
     model.dispose();
   });
 });

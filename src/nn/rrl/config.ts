@@ -23,6 +23,11 @@ export interface RrlModelConfig {
    * by the registration decoder and both segmentation decoders.
    */
   decoderChannels: readonly number[];
+  /**
+   * 3x3x3 convolutions per decoder level (1 or 2). The encoder always has
+   * two per level.
+   */
+  decoderConvs: 1 | 2;
   norm: NormKind;
   /** Groups of group normalisation (must divide every width). */
   normGroups: number;
@@ -60,6 +65,7 @@ export const SAM_VIT_B_PARAMETERS = 89_670_912;
 
 const COMMON = {
   inChannels: 1,
+  decoderConvs: 2,
   norm: 'instance',
   normGroups: 4,
   normAffine: true,
@@ -199,6 +205,11 @@ function checkConfig(config: RrlModelConfig): void {
   const groups = config.norm === 'group' ? config.normGroups : null;
   checkWidths('encoderChannels', config.encoderChannels, 5, groups);
   checkWidths('decoderChannels', config.decoderChannels, 4, groups);
+  if (config.decoderConvs !== 1 && config.decoderConvs !== 2) {
+    throw new RangeError(
+      `rrlConfig: decoderConvs must be 1 or 2, got ${config.decoderConvs}`,
+    );
+  }
   if (!Number.isInteger(config.integrationSteps) || config.integrationSteps < 0) {
     throw new RangeError(
       `rrlConfig: integrationSteps must be an integer >= 0, got ` +

@@ -54,12 +54,12 @@ export class Norm3d extends Module {
  * Two 3x3x3 convolutions (padding 1), each followed by normalisation and
  * LeakyReLU. The first convolution maps inChannels to outChannels with
  * `stride`; the second keeps the width and the grid. Parameters are named
- * conv1, norm1, conv2, norm2.
+ * conv1, norm1, conv2, norm2. With `convs` 1 the block ends after norm1.
  */
 export class ConvBlock extends Module {
   readonly conv1: Conv3d;
   readonly norm1: Norm3d | null = null;
-  readonly conv2: Conv3d;
+  readonly conv2: Conv3d | null = null;
   readonly norm2: Norm3d | null = null;
   private readonly slope: number;
 
@@ -69,6 +69,7 @@ export class ConvBlock extends Module {
     config: BlockConfig,
     random: Random,
     stride = 1,
+    convs: 1 | 2 = 2,
   ) {
     super();
     this.slope = config.leakySlope;
@@ -84,6 +85,7 @@ export class ConvBlock extends Module {
     );
     const norm1 = norm();
     if (norm1) this.norm1 = this.module('norm1', norm1);
+    if (convs === 1) return;
     this.conv2 = this.module(
       'conv2',
       new Conv3d(outChannels, outChannels, 3, { padding: 1, seed: random }),
@@ -97,6 +99,7 @@ export class ConvBlock extends Module {
       let y = this.conv1.forward(x);
       if (this.norm1) y = this.norm1.forward(y);
       y = leakyRelu(y, this.slope);
+      if (!this.conv2) return y;
       y = this.conv2.forward(y);
       if (this.norm2) y = this.norm2.forward(y);
       return leakyRelu(y, this.slope);

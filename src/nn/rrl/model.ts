@@ -181,4 +181,11 @@ export class RrlMedSam extends Module {
   summary(): ModelSummary {
     return modelSummary(this);
   }
+
+  /** Prints the summary table through `write` (default console.log). */
+  printSummary(write: (line: string) => void = console.log): ModelSummary {
+    const summary = this.summary();
+    write(summary.table);
+    return summary;
+  }
 }

@@ -44,7 +44,14 @@ export class UpPath extends Module {
     let previous = bottleneckChannels;
     for (let level = 3; level >= 0; level--) {
       const inChannels = previous + skipChannels[level];
-      blocks[level] = new ConvBlock(inChannels, widths[level], config, random);
+      blocks[level] = new ConvBlock(
+        inChannels,
+        widths[level],
+        config,
+        random,
+        1,
+        config.decoderConvs,
+      );
       previous = widths[level];
     }
     this.levels = this.moduleList('levels', blocks);
