@@ -434,7 +434,9 @@ describe('alignAffine', () => {
     // the recovered matrix is B^-1.
     const size = 32;
     const { image, labels } = phantom(size, 5);
-    const fixed = tensor(image.data, [1, 1, size, size, size]);
+    const fixed = tensor(image.data, [1, 1, size, size, size], {
+      requiresGrad: true,
+    });
     const truth = affineFromParameters(
       {
         rotationDeg: [-10, 8, 12],
@@ -452,6 +454,7 @@ describe('alignAffine', () => {
     const start = result.initialMatrix;
     const initial = meanResidual(start, inverse, labels.data, cube);
     expect(initial, 'residual after the centroid shift').toBeGreaterThan(1);
+    expect(fixed.grad, 'gradient left on an input').toBeNull();
     expect(result.flow.shape).toEqual([1, 3, size, size, size]);
     expect(result.warped.shape).toEqual([1, 1, size, size, size]);
     [fixed, moving, result.flow, result.warped].forEach((t) => t.dispose());

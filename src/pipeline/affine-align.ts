@@ -77,7 +77,7 @@ interface PreparedInput {
   image: Tensor;
   values: Float32Array;
   affine: Float64Array;
-  /** True when this module uploaded the image and must dispose it. */
+  /** True when this module created the image tensor and must dispose it. */
   owned: boolean;
 }
 
@@ -96,7 +96,10 @@ async function prepareInput(
     const values = await input.toArray();
     const [, , d, h, w] = input.shape;
     const grid = gridAffine(affine, [w, h, d]);
-    return { image: input, values, affine: grid, owned: false };
+    // A view without requiresGrad, so no gradient reaches the caller's
+    // tensor and warp skips the image-gradient scatter.
+    const image = input.share();
+    return { image, values, affine: grid, owned: true };
   }
   if (input.dims.length !== 3) {
     throw new RangeError(
@@ -179,13 +182,17 @@ function initialMatrix(
     }
     return matrix;
   }
-  if (typeof start === 'string' || start.length !== 12) {
+  const valid =
+    typeof start !== 'string' &&
+    start.length === 12 &&
+    Array.from(start).every(Number.isFinite);
+  if (!valid) {
     throw new RangeError(
       `${op}: initial must be 'centroid', 'identity' or 12 numbers (a ` +
         `row-major 3x4 voxel matrix), got ${JSON.stringify(start)}`,
     );
   }
-  return Float64Array.from(start);
+  return Float64Array.from(start as ArrayLike<number>);
 }
 
 interface LevelRun {
