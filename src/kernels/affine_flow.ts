@@ -6,9 +6,9 @@ import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { elementsPerInvocation } from './runs.js';
 
 /**
- * Voxels each invocation of the gradient kernel sums. Larger parts mean
- * fewer partials to reduce afterwards but longer float32 sums per
- * invocation; 256 keeps each sum short.
+ * Voxels each invocation of the gradient kernel sums. Larger parts leave
+ * fewer partials to reduce afterwards, but each float32 sum runs longer
+ * and rounds more.
  */
 const VOXELS_PER_PART = 256;
 
