@@ -103,5 +103,6 @@ describe('memory over a training loop', () => {
     x.dispose();
     target.dispose();
     expect(liveTensorCount()).toBe(before);
-  });
+    // About 20 s on an idle 2-core machine; the margin covers a loaded one.
+  }, 600_000);
 });
