@@ -101,11 +101,23 @@ export const RRL_PRESETS = {
     decoderChannels: [16, 32, 64, 128],
     grid: [128, 128, 128],
   },
+  // Measured with `npx tsx bench/train.ts --preset cpu --iterations 3` on
+  // a shared 2-core machine (lavapipe, Mesa 25.0.7). At load average 3 to
+  // 5, where wall time and process CPU time / 2 agreed within 6%, one
+  // iteration took 4.6 s (stage 1) and 5.1 s (stage 2) at 48^3, and 9.2
+  // and 10.6 s at 64^3. So 300 + 300 iterations at 48^3 take about 49
+  // minutes, and 25 minutes fit about 150 + 150. NOTE: 300 + 300
+  // iterations do not fit in 25 minutes at any width tried on this grid:
+  // the tiny widths still took 3.5 and 5.0 s at 48^3. The per-voxel cost of
+  // the full-resolution kernels dominates, conv3d's backward above all (5
+  // to 6 times its forward). The default widths took 46 and 47 s (48^3) and
+  // 119 and 120 s (64^3) of CPU time / 2 under load.
   cpu: {
     ...COMMON,
     name: 'cpu',
     encoderChannels: [4, 8, 16, 32, 64],
     decoderChannels: [4, 4, 8, 16],
+    decoderConvs: 1,
     grid: [48, 48, 48],
   },
   tiny: {
