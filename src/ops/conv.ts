@@ -110,6 +110,54 @@ function transposedConv(
   return out;
 }
 
+interface CheckedConv {
+  batch: number;
+  inChannels: number;
+  outChannels: number;
+  inSize: Triple;
+  kernelSize: Triple;
+  stride: Triple;
+  padding: Triple;
+  dilation: Triple;
+}
+
+/**
+ * Checks the operands of conv3d or convTranspose3d, whose weights hold the
+ * input channels on axis `inputAxis` (1 for conv3d, 0 for the transpose)
+ * and the output channels on the other of the first two axes.
+ */
+function checkConv(
+  op: string,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  options: Conv3dOptions,
+  inputAxis: 0 | 1,
+): CheckedConv {
+  checkRank5(op, 'input', x);
+  checkRank5(op, 'weight', weight);
+  const [batch, inChannels, d, h, w] = x.shape;
+  const weightInChannels = weight.shape[inputAxis];
+  const outChannels = weight.shape[1 - inputAxis];
+  if (weightInChannels !== inChannels) {
+    throw new RangeError(
+      `${op}: input ${formatShape(x.shape)} has ${inChannels} channels but weight ` +
+        `${formatShape(weight.shape)} expects ${weightInChannels}`,
+    );
+  }
+  checkBias(op, bias, outChannels);
+  return {
+    batch,
+    inChannels,
+    outChannels,
+    inSize: [d, h, w],
+    kernelSize: [weight.shape[2], weight.shape[3], weight.shape[4]],
+    stride: triple(op, 'stride', options.stride, 1, 1),
+    padding: triple(op, 'padding', options.padding, 0, 0),
+    dilation: triple(op, 'dilation', options.dilation, 1, 1),
+  };
+}
+
 /**
  * 3D convolution (cross-correlation) like torch.nn.functional.conv3d with
  * zero padding and groups = 1: x [N, Cin, D, H, W], weight
@@ -123,22 +171,10 @@ export function conv3d(
   options: Conv3dOptions = {},
 ): Tensor {
   const op = 'conv3d';
-  checkRank5(op, 'input', x);
-  checkRank5(op, 'weight', weight);
-  const [n, cin, d, h, w] = x.shape;
-  const [cout, wcin, kd, kh, kw] = weight.shape;
-  if (wcin !== cin) {
-    throw new RangeError(
-      `${op}: input ${formatShape(x.shape)} has ${cin} channels but weight ` +
-        `${formatShape(weight.shape)} expects ${wcin}`,
-    );
-  }
-  checkBias(op, bias, cout);
-  const stride = triple(op, 'stride', options.stride, 1, 1);
-  const padding = triple(op, 'padding', options.padding, 0, 0);
-  const dilation = triple(op, 'dilation', options.dilation, 1, 1);
-  const kernelSize: Triple = [kd, kh, kw];
-  const inSize: Triple = [d, h, w];
+  const checked = checkConv(op, x, weight, bias, options, 1);
+  const { batch: n, inChannels: cin, outChannels: cout } = checked;
+  const { inSize, kernelSize, stride, padding, dilation } = checked;
+  const [kd, kh, kw] = kernelSize;
   const outSize = inSize.map((size, i) =>
     Math.floor((size + 2 * padding[i] - dilation[i] * (kernelSize[i] - 1) - 1) / stride[i]) + 1,
   ) as Triple;
@@ -201,20 +237,10 @@ export function convTranspose3d(
   options: ConvTranspose3dOptions = {},
 ): Tensor {
   const op = 'convTranspose3d';
-  checkRank5(op, 'input', x);
-  checkRank5(op, 'weight', weight);
-  const [n, cin, d, h, w] = x.shape;
-  const [wcin, cout, kd, kh, kw] = weight.shape;
-  if (wcin !== cin) {
-    throw new RangeError(
-      `${op}: input ${formatShape(x.shape)} has ${cin} channels but weight ` +
-        `${formatShape(weight.shape)} expects ${wcin}`,
-    );
-  }
-  checkBias(op, bias, cout);
-  const stride = triple(op, 'stride', options.stride, 1, 1);
-  const padding = triple(op, 'padding', options.padding, 0, 0);
-  const dilation = triple(op, 'dilation', options.dilation, 1, 1);
+  const checked = checkConv(op, x, weight, bias, options, 0);
+  const { batch: n, inChannels: cin, outChannels: cout } = checked;
+  const { inSize, kernelSize, stride, padding, dilation } = checked;
+  const [kd, kh, kw] = kernelSize;
   const outputPadding = triple(op, 'outputPadding', options.outputPadding, 0, 0);
   outputPadding.forEach((p, i) => {
     if (p >= stride[i] && p >= dilation[i]) {
@@ -224,8 +250,6 @@ export function convTranspose3d(
       );
     }
   });
-  const kernelSize: Triple = [kd, kh, kw];
-  const inSize: Triple = [d, h, w];
   const outSize = inSize.map(
     (size, i) =>
       (size - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernelSize[i] - 1) + outputPadding[i] + 1,
