@@ -279,7 +279,7 @@ describe('trainer variants', () => {
 describe('trainer runs', () => {
   it('registration improves on phantoms', async () => {
     // The target is the atlas phantom shifted by 2 voxels along H and W,
-    // so the transform to learn is known and a dozen steps show progress.
+    // so the transform to learn is known and ten steps show progress.
     const size: [number, number, number] = [16, 32, 32];
     const atlas = phantom(size, 1);
     const shift = tidy(() =>
@@ -288,7 +288,7 @@ describe('trainer runs', () => {
     const target = warp(atlas.image, shift);
     const targetLabels = await warp(atlas.labels, shift, { mode: 'nearest' }).toArray();
     const model = tinyModel('baseline');
-    const iterations = 12;
+    const iterations = 10;
     const data = { atlas: { image: atlas.image, labels: atlas.labels }, scans: [target] };
     const trainer = createTrainer(model, data, {
       variant: 'baseline',
