@@ -284,26 +284,6 @@ export type {
   AlignAffineOptions,
   AlignSimilarity,
 } from './pipeline/affine-align.js';
-export { alignedToSourceGrid, alignedVolume } from './pipeline/aligned-volume.js';
-export type { AlignedVolume, AlignmentRecord } from './pipeline/aligned-volume.js';
-// Affine pre-alignment to the atlas and the flow of a voxel affine.
-export {
-  affineDeterminant,
-  affineFlow,
-  affineFromParameters,
-  affineToIjk,
-  affineToWorld,
-  composeAffines,
-  identityAffine,
-  invertAffine,
-} from './pipeline/affine-flow.js';
-export type { AffineParameters, VoxelAffine } from './pipeline/affine-flow.js';
-export { alignAffine, intensityCentroid } from './pipeline/affine-align.js';
-export type {
-  AffineAlignment,
-  AlignAffineOptions,
-  AlignSimilarity,
-} from './pipeline/affine-align.js';
 export type { AlignLevelOptions } from './pipeline/affine-schedule.js';
 export { alignedToSourceGrid, alignedVolume } from './pipeline/aligned-volume.js';
 export type { AlignedVolume, AlignmentRecord } from './pipeline/aligned-volume.js';
