@@ -174,7 +174,7 @@ function checkWidths(
   for (const width of widths) {
     if (!Number.isInteger(width) || width < 1) {
       throw new RangeError(
-        `rrlConfig: ${field} [${widths.join(', ')}] must hold positive ` +
+        `rrlConfig: ${field} [${widths.join(', ')}] must contain positive ` +
           'integers',
       );
     }
@@ -217,6 +217,11 @@ function checkConfig(config: RrlModelConfig): void {
   const groups = config.norm === 'group' ? config.normGroups : null;
   checkWidths('encoderChannels', config.encoderChannels, 5, groups);
   checkWidths('decoderChannels', config.decoderChannels, 4, groups);
+  checkOptions(config);
+}
+
+/** Checks the fields besides the widths and the integer counts. */
+function checkOptions(config: RrlModelConfig): void {
   if (config.decoderConvs !== 1 && config.decoderConvs !== 2) {
     throw new RangeError(
       `rrlConfig: decoderConvs must be 1 or 2, got ${config.decoderConvs}`,

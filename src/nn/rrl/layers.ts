@@ -1,6 +1,6 @@
 // The CNN blocks of the RRL-MedSAM networks: a normalisation layer over
 // volumes and the double 3x3x3 convolution block of every encoder and
-// decoder level (conv, norm, LeakyReLU, twice).
+// decoder level (conv, norm, LeakyReLU, once or twice).
 //
 // Layout: volumes [N, C, D, H, W].
 

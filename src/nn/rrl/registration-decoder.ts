@@ -96,11 +96,11 @@ export function checkPyramids(
 
 /**
  * Registration decoder: concatenates the atlas's and the target's features
- * level by level, runs the U-Net upward path, and ends with a 3x3x3
- * convolution to 3 channels at full resolution, initialised like
- * VoxelMorph's flow layer (weights Normal(0, flowInitStd), bias 0) so the
- * first fields are near identity. With integrationSteps > 0 that output
- * is a stationary velocity field integrated by scaling and squaring.
+ * level by level and runs the U-Net upward path. A 3x3x3 convolution to 3
+ * channels at full resolution ends it. That layer starts like VoxelMorph's
+ * flow layer (weights Normal(0, flowInitStd), bias 0), so the first fields
+ * are near the identity. With integrationSteps > 0 its output is a
+ * stationary velocity field, integrated by scaling and squaring.
  */
 export class RegistrationDecoder extends Module {
   readonly up: UpPath;
