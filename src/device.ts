@@ -9,7 +9,7 @@
 
 import { log } from './log.js';
 
-/** What `ready()` resolves to: the adapter's name, limits and features. */
+/** Result of `ready()`: the adapter's name, limits and features. */
 export interface DeviceInfo {
   adapter: string;
   limits: Readonly<Record<string, number>>;
@@ -131,7 +131,7 @@ async function start(): Promise<DeviceInfo> {
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   } catch (err) {
     throw new NoAdapterError(
-      `ready: the adapter "${adapterName(adapter)}" refused to create a ` +
+      `ready: the adapter "${adapterName(adapter)}" failed to create a ` +
         `device: ${(err as Error).message}. ${LINUX_HELP}`,
     );
   }
@@ -212,7 +212,7 @@ export function gpuEntryPoint(): GPU {
   return gpu;
 }
 
-/** The shared device. Throws when `ready()` has not completed. */
+/** Returns the shared device; throws when `ready()` has not completed. */
 export function gpuDevice(): GPUDevice {
   return current().device;
 }
@@ -222,7 +222,7 @@ export function deviceInfo(): DeviceInfo {
   return current().info;
 }
 
-/** The shared encoder, created on first use after each submission. */
+/** Returns the shared encoder, creating one after each submission. */
 export function commandEncoder(label: string): GPUCommandEncoder {
   const s = current();
   if (!s.encoder) s.encoder = s.device.createCommandEncoder();

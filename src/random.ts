@@ -25,7 +25,7 @@ export class Random {
     this.s3 = next();
   }
 
-  /** A uniform 32-bit unsigned integer. */
+  /** Draws a uniform 32-bit unsigned integer. */
   nextUint32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
     const t = (this.s1 << 9) >>> 0;
@@ -41,12 +41,12 @@ export class Random {
     return result;
   }
 
-  /** A uniform number in [0, 1) with 32 random bits. */
+  /** Draws a uniform number in [0, 1) with 32 random bits. */
   uniform(): number {
     return this.nextUint32() / 4294967296;
   }
 
-  /** A standard normal number (Box-Muller, both values used). */
+  /** Draws a standard normal number (Box-Muller, both values used). */
   normal(): number {
     if (this.spareNormal !== null) {
       const value = this.spareNormal;
@@ -61,7 +61,7 @@ export class Random {
     return radius * Math.cos(2 * Math.PI * v);
   }
 
-  /** A uniform integer in [0, n). */
+  /** Draws a uniform integer in [0, n). */
   integer(n: number): number {
     return Math.floor(this.uniform() * n);
   }

@@ -97,7 +97,7 @@ export class Tensor {
     return this.storage === null;
   }
 
-  /** The GPU buffer; throws when the tensor was disposed. */
+  /** Returns the GPU buffer, or throws when the tensor was disposed. */
   buffer(op = 'tensor'): GPUBuffer {
     return this.liveStorage(op).buffer;
   }
@@ -167,7 +167,7 @@ export class Tensor {
     }
   }
 
-  /** The single value of a one-element tensor. */
+  /** Reads back the single value of a one-element tensor. */
   async item(): Promise<number> {
     if (this.size !== 1) {
       throw new Error(

@@ -317,7 +317,8 @@ function runConv(
     ...extraUniforms,
   };
   const quadGroups = uniforms.out_quads / quadsPerInvocation;
-  // A binding may not be empty: without a bias the packed weight stands in.
+  // A binding may not be empty, so without a bias the packed weight is bound
+  // in its place (the kernel does not read it).
   const biasBuffer = bias ?? packed;
   launch(spec, {
     label: op,
