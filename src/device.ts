@@ -1,7 +1,7 @@
 // Device acquisition and the shared command stream.
 //
 // One GPUDevice serves the whole process. Kernels record their dispatches
-// into a shared command encoder; the encoder is submitted when a result is
+// into a shared command encoder. The encoder is submitted when a result is
 // read back, when a batch grows past MAX_BATCHED_DISPATCHES, or on flush().
 // GPU errors are caught by error scopes around each submission and by the
 // device's uncapturederror event, and thrown at the next point that waits on

@@ -1,6 +1,6 @@
 // Tape autograd: each differentiable op records a GradNode on its output.
 //
-// A node holds its inputs (for the graph walk) and the tensors its backward
+// A node keeps its inputs (for the graph walk) and the tensors its backward
 // rule needs. Saved tensors are extra references to storage, so disposing
 // the original tensor does not free them. A node's saved tensors are freed
 // once backward() has used them, or once nothing can reach the node any

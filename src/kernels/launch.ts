@@ -259,7 +259,7 @@ function packUniforms(spec: KernelSpec, layout: UniformLayout, values: Launch['u
     const capacity = entry.type.startsWith('vec4') ? entry.count * 4 : 1;
     if (list.length > capacity) {
       throw new RangeError(
-        `${spec.name}: uniform "${name}" holds ${capacity} values, got ${list.length}`,
+        `${spec.name}: uniform "${name}" takes at most ${capacity} values, got ${list.length}`,
       );
     }
     const base = entry.offset / 4;

@@ -30,7 +30,7 @@ export function fillKernel(t: Tensor, value: number): void {
   });
 }
 
-/** A tensor with every element equal to `value`. */
+/** Creates a tensor with every element equal to `value`. */
 export function full(
   shape: readonly number[],
   value: number,
