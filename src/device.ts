@@ -6,7 +6,13 @@
 // GPU errors are caught by error scopes around each submission and by the
 // device's uncapturederror event, and thrown at the next point that waits on
 // the device, so a failed kernel never shows up as silently wrong numbers.
+//
+// The entry point (navigator.gpu, or Dawn in Node) comes from gpu-entry.ts.
+// Browser bundles get gpu-entry.browser.ts instead: the `browser` field of
+// package.json maps one file to the other, so that a bundle never contains
+// the `webgpu` package and this file has no Node-only code.
 
+import { ADAPTER_HELP, findGpu, foundGpu } from './gpu-entry.js';
 import { log } from './log.js';
 
 /** Result of `ready()`: the adapter's name, limits and features. */
@@ -46,42 +52,6 @@ interface DeviceState {
 let state: DeviceState | null = null;
 let starting: Promise<DeviceInfo> | null = null;
 
-// Dawn's GPU object from `create()` must stay strongly referenced while any
-// adapter or device made from it lives: when it is garbage-collected the
-// process later dies inside Dawn's event processing. Kept for the process.
-let dawnGpu: GPU | null = null;
-
-const LINUX_HELP =
-  'On Debian or Ubuntu without a GPU, install the lavapipe Vulkan driver: ' +
-  'run `npm run setup:gpu` as root (Debian bookworm takes ' +
-  'mesa-vulkan-drivers from bookworm-backports). Elsewhere install the ' +
-  "GPU's Vulkan, Metal or D3D12 driver.";
-
-async function findGpu(): Promise<GPU> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
-  const isNode =
-    typeof process !== 'undefined' && process.versions?.node !== undefined;
-  if (!isNode) {
-    throw new NoAdapterError(
-      'ready: this browser does not expose navigator.gpu. Use a browser ' +
-        'with WebGPU enabled (Chrome or Edge 113+, Safari 26+, Firefox 141+ ' +
-        'on Windows), served over https or from localhost.',
-    );
-  }
-  if (!dawnGpu) {
-    // A variable specifier keeps bundlers from pulling Dawn into browser code.
-    const moduleName = 'webgpu';
-    const dawn = (await import(/* @vite-ignore */ moduleName)) as {
-      create: (flags: string[]) => GPU;
-      globals: Record<string, unknown>;
-    };
-    Object.assign(globalThis, dawn.globals);
-    dawnGpu = dawn.create([]);
-  }
-  return dawnGpu;
-}
-
 function adapterName(adapter: GPUAdapter): string {
   const info = adapter.info;
   const parts = [info.vendor, info.architecture, info.device, info.description]
@@ -105,19 +75,36 @@ const REQUESTED_LIMITS = [
   'maxBindGroups',
 ] as const;
 
+const NO_NAVIGATOR_GPU =
+  'ready: this browser does not expose navigator.gpu. Use a browser ' +
+  'with WebGPU enabled (Chrome or Edge 113+, Safari 26+, Firefox 141+ ' +
+  'on Windows), served over https or from localhost.';
+
+// Wait before the second adapter request. Headless Chromium 156's first
+// request after launch takes about 0.8 s and sometimes returns null.
+const ADAPTER_RETRY_DELAY_MS = 250;
+
 async function requestAdapterWithRetry(gpu: GPU): Promise<GPUAdapter | null> {
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const adapter = await gpu.requestAdapter({
+    powerPreference: 'high-performance',
+  });
   if (adapter) return adapter;
-  // Headless Chromium's first request after launch sometimes returns null.
-  await new Promise((resolve) => setTimeout(resolve, 250));
+  log.warn(
+    `ready: requestAdapter returned null; retrying once in ` +
+      `${ADAPTER_RETRY_DELAY_MS} ms`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, ADAPTER_RETRY_DELAY_MS));
   return gpu.requestAdapter();
 }
 
 async function start(): Promise<DeviceInfo> {
   const gpu = await findGpu();
+  if (!gpu) throw new NoAdapterError(NO_NAVIGATOR_GPU);
   const adapter = await requestAdapterWithRetry(gpu);
   if (!adapter) {
-    throw new NoAdapterError(`ready: no WebGPU adapter found. ${LINUX_HELP}`);
+    throw new NoAdapterError(
+      `ready: no WebGPU adapter found. ${ADAPTER_HELP}`,
+    );
   }
   const requiredLimits: Record<string, number> = {};
   for (const key of REQUESTED_LIMITS) {
@@ -132,7 +119,7 @@ async function start(): Promise<DeviceInfo> {
   } catch (err) {
     throw new NoAdapterError(
       `ready: the adapter "${adapterName(adapter)}" failed to create a ` +
-        `device: ${(err as Error).message}. ${LINUX_HELP}`,
+        `device: ${(err as Error).message}. ${ADAPTER_HELP}`,
     );
   }
   const limits: Record<string, number> = {};
@@ -206,8 +193,7 @@ function current(): DeviceState {
  */
 export function gpuEntryPoint(): GPU {
   current();
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  const gpu = nav?.gpu ?? dawnGpu;
+  const gpu = foundGpu();
   if (!gpu) throw new NoAdapterError('gpuEntryPoint: no GPU entry point was found');
   return gpu;
 }
