@@ -293,3 +293,5 @@ export type {
   AugmentTransform,
   Augmented,
 } from './pipeline/augment.js';
+// Evaluation metrics, summaries, report renderings and panels.
+export * from './pipeline/evaluate/index.js';
