@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+// Fixture text through vite's `?raw` import, which works in Node and in the
+// browser project alike.
+import conv3dTorchJson from './fixtures/conv3d-torch.json?raw';
 import { conv3d, convTranspose3d } from '../src/ops/conv.js';
 import { backward, gradCheck, tensor } from '../src/index.js';
 import { conv3dRef, convTranspose3dRef, type ConvParams } from '../src/reference/conv.js';
@@ -157,9 +159,10 @@ interface TorchCase {
   grad_bias: number[];
 }
 
-const fixtures = JSON.parse(
-  readFileSync(new URL('./fixtures/conv3d-torch.json', import.meta.url), 'utf8'),
-) as { conv3d: TorchCase[]; conv_transpose3d: TorchCase[] };
+const fixtures = JSON.parse(conv3dTorchJson) as {
+  conv3d: TorchCase[];
+  conv_transpose3d: TorchCase[];
+};
 
 async function checkAgainstTorch(c: TorchCase, transposed: boolean): Promise<void> {
   const x = tensor(c.x.data, c.x.shape, { requiresGrad: true });

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+// Fixture text through vite's `?raw` import, which works in Node and in the
+// browser project alike.
+import lossesTorchJson from './fixtures/losses-torch.json?raw';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   backward,
@@ -43,9 +45,7 @@ interface Fixtures {
   }[];
 }
 
-const FIXTURES = JSON.parse(
-  readFileSync(new URL('./fixtures/losses-torch.json', import.meta.url), 'utf8'),
-) as Fixtures;
+const FIXTURES = JSON.parse(lossesTorchJson) as Fixtures;
 
 function leaf(stored: Stored): Tensor {
   return tensor(Float32Array.from(stored.data), stored.shape, { requiresGrad: true });

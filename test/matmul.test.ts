@@ -27,6 +27,7 @@ import {
 import { matmulRef } from '../src/reference/matmul.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import { device, hostAndDevice } from './helpers.js';
+import { sameBytes } from './environment.js';
 
 beforeAll(device);
 
@@ -267,7 +268,7 @@ describe('matmul determinism', () => {
     const [, b] = hostAndDevice([41, 23], 501);
     const first = await matmul(a, b).toArray();
     const second = await matmul(a, b).toArray();
-    expect(Buffer.from(second.buffer).equals(Buffer.from(first.buffer))).toBe(true);
+    expect(sameBytes(second, first)).toBe(true);
   });
 
   it('matmul backward repeats bitwise', async () => {
@@ -283,7 +284,7 @@ describe('matmul determinism', () => {
       for (const t of [a, b, loss]) t.dispose();
     }
     for (const i of [0, 1]) {
-      const same = Buffer.from(gradients[1][i].buffer).equals(Buffer.from(gradients[0][i].buffer));
+      const same = sameBytes(gradients[1][i], gradients[0][i]);
       expect(same, `gradient ${i}`).toBe(true);
     }
   });
@@ -432,7 +433,7 @@ describe('matmul tuning', () => {
     expect(choices.length).toBe(1);
     expect(allVariants().map(variantName)).toContain(choices[0]);
     const after = await matmul(a, b).toArray();
-    expect(Buffer.from(after.buffer).equals(Buffer.from(before.buffer))).toBe(true);
+    expect(sameBytes(after, before)).toBe(true);
     const ref = matmulRef(ah, bh);
     const bound = matmulRef(absolute(ah), absolute(bh));
     expectRoundoff(after, ref, bound, 44);

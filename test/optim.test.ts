@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+// Fixture text through vite's `?raw` import, which works in Node and in the
+// browser project alike.
+import optimJson from './fixtures/optim.json?raw';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Adam,
@@ -35,9 +37,7 @@ interface OptimFixture {
 }
 
 // Written by scripts/make-optim-fixtures.py with torch 1.13.
-const fixture = JSON.parse(
-  readFileSync(new URL('./fixtures/optim.json', import.meta.url), 'utf8'),
-) as OptimFixture;
+const fixture = JSON.parse(optimJson) as OptimFixture;
 
 function makeParams(): Tensor[] {
   return fixture.params.map((values, i) =>

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+// Fixture text through vite's `?raw` import, which works in Node and in the
+// browser project alike.
+import layersTorchJson from './fixtures/layers-torch.json?raw';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backward, gradCheck, tensor, tidy, type Tensor } from '../src/index.js';
 import { runOptions } from '../src/kernels/runs.js';
@@ -31,9 +33,7 @@ interface FixtureCase {
   grads: { x: number[] };
 }
 
-const FIXTURES = JSON.parse(
-  readFileSync(new URL('./fixtures/layers-torch.json', import.meta.url), 'utf8'),
-) as { pool: FixtureCase[] };
+const FIXTURES = JSON.parse(layersTorchJson) as { pool: FixtureCase[] };
 
 /** Builds the fixtures' upstream gradient, ((7 i) % 11 - 5) / 4 over the flat output. */
 function upstreamFor(shape: readonly number[]): Tensor {

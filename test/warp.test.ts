@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+// Fixture text through vite's `?raw` import, which works in Node and in the
+// browser project alike.
+import warpTorchJson from './fixtures/warp-torch.json?raw';
 import { backward, gradCheck, tensor, type Tensor } from '../src/index.js';
 import { composeFlows, integrateVelocity, warp } from '../src/ops/warp.js';
 import {
@@ -686,9 +688,7 @@ interface TorchCase {
   grad_flow?: number[];
 }
 
-const fixtures = JSON.parse(
-  readFileSync(new URL('./fixtures/warp-torch.json', import.meta.url), 'utf8'),
-) as { cases: TorchCase[] };
+const fixtures = JSON.parse(warpTorchJson) as { cases: TorchCase[] };
 
 describe('warp against PyTorch', () => {
   for (const c of fixtures.cases) {
