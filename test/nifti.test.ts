@@ -919,9 +919,13 @@ describe('file helpers', () => {
       await expect(writeNiftiFile(join(directory, 'out.img'), volume)).rejects.toThrow(
         'file name must end in .nii or .nii.gz',
       );
-      await expect(
-        writeNiftiFile(join(directory, 'no-such-dir', 'out.nii'), volume),
-      ).rejects.toThrow(/write failed/);
+      // A missing parent directory is created, but a file in its place is an error.
+      const nested = join(directory, 'new-dir', 'out.nii');
+      await writeNiftiFile(nested, volume);
+      expect((await readNiftiFile(nested)).dims).toEqual([1, 2, 3]);
+      await expect(writeNiftiFile(join(broken, 'out.nii'), volume)).rejects.toThrow(
+        `${join(broken, 'out.nii')}: write failed`,
+      );
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

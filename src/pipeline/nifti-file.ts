@@ -1,9 +1,8 @@
 // Node-only NIfTI file helpers. Browsers use readNifti and writeNifti on
 // byte arrays instead.
 
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic-file.js';
 import { readNifti } from './nifti.js';
 import { MAX_INPUT_BYTES, NiftiError } from './nifti-types.js';
 import { writeNifti, type WriteNiftiOptions } from './nifti-write.js';
@@ -39,9 +38,10 @@ export async function readNiftiFile(path: string): Promise<Volume> {
 
 /**
  * Writes a volume to `path`, gzip-compressed when the name ends in .nii.gz
- * and plain for .nii. The bytes go to a temporary file in the same
- * directory, which is flushed to disk and then renamed over `path`, so
- * readers never see a partly written file.
+ * and plain for .nii, creating the parent directory when it is missing.
+ * The bytes go to a temporary file in the same directory, which is flushed
+ * to disk and then renamed over `path`, so readers never see a partly
+ * written file.
  */
 export async function writeNiftiFile(
   path: string,
@@ -55,19 +55,9 @@ export async function writeNiftiFile(
   }
   const bytes = writeNifti(volume, { ...options, gzip });
 
-  const suffix = randomBytes(6).toString('hex');
-  const temporary = join(dirname(path), `.${basename(path)}.${suffix}.tmp`);
   try {
-    const handle = await open(temporary, 'wx');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
+    await writeFileAtomic(path, bytes);
   } catch (error) {
-    await unlink(temporary).catch(() => undefined);
     throw new NiftiError(path, `write failed: ${String(error)}`, {
       cause: error,
     });

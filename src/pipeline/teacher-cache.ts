@@ -3,9 +3,9 @@
 // "features" and the metadata as JSON in the "meta" metadata entry.
 // Browsers can implement TeacherFeatureCache on IndexedDB instead.
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic-file.js';
 import { CheckpointError } from '../io/checkpoint-error.js';
 import {
   readSafetensorsWithMetadata,
@@ -84,22 +84,7 @@ export class DiskFeatureCache implements TeacherFeatureCache {
     const bytes = writeSafetensors(new Map([['features', features]]), {
       meta: JSON.stringify(entry.meta),
     });
-    await mkdir(this.directory, { recursive: true });
-    const suffix = randomBytes(6).toString('hex');
-    const temporary = join(this.directory, `.${key}.${suffix}.tmp`);
-    try {
-      const handle = await open(temporary, 'wx');
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temporary, path);
-    } catch (error) {
-      await unlink(temporary).catch(() => undefined);
-      throw error;
-    }
+    await writeFileAtomic(path, bytes);
     this.counts.writes += 1;
   }
 }
