@@ -438,4 +438,18 @@ describe('matmul tuning', () => {
     const bound = matmulRef(absolute(ah), absolute(bh));
     expectRoundoff(after, ref, bound, 44);
   });
+
+  it('matmul autotune started inside tidy', async () => {
+    resetMatmulTuning();
+    matmulOptions.autotune = true;
+    matmulOptions.minTuneFlops = 0;
+    matmulOptions.tuneRuns = 1;
+    const [, a] = hostAndDevice([36, 44], 702);
+    const [, b] = hostAndDevice([44, 40], 703);
+    // The tuning's scratch operands are made in this scope and must outlive it.
+    const product = tidy(() => matmul(a, b));
+    await matmulTuningSettled();
+    expect(tunedVariants().size).toBe(1);
+    product.dispose();
+  });
 });

@@ -13,7 +13,7 @@
 import { deviceInfo, flush, gpuDevice, type DeviceInfo } from '../device.js';
 import { log } from '../log.js';
 import { full } from '../ops/creation.js';
-import type { Tensor } from '../tensor.js';
+import { keep, type Tensor } from '../tensor.js';
 import {
   matmulKernel,
   storedShapes,
@@ -229,8 +229,10 @@ async function runTuning(problem: MatmulProblem, key: string): Promise<MatmulVar
   const scratch = scratchProblem(problem);
   const batch = scratch.batchShape.length > 0 ? scratch.batchShape[0] : 1;
   const { aRows, aCols, bRows, bCols } = storedShapes(scratch);
-  const a = full([batch, aRows, aCols], 0.5);
-  const b = full([batch, bRows, bCols], 0.25);
+  // Kept, because the tuning starts inside the caller's tidy() (the first
+  // large product) and runs on after that scope ends.
+  const a = keep(full([batch, aRows, aCols], 0.5));
+  const b = keep(full([batch, bRows, bCols], 0.25));
   const vec4 = vec4Allowed(scratch);
   const times: string[] = [];
   let best: MatmulVariant | null = null;
