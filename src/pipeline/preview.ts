@@ -4,7 +4,7 @@
 // fast-png; see slices.ts for orientation and colours.
 
 import { encode } from 'fast-png';
-import { GLYPH_HEIGHT, GLYPH_WIDTH, glyphRows, textWidth } from './font.js';
+import { drawText, GLYPH_HEIGHT, textWidth } from './font.js';
 import {
   naturalPixelMm,
   prepareVolume,
@@ -177,12 +177,12 @@ function composeGrid(
   });
 
   if (titles && spanning) {
-    drawText(canvas, titles[0], (width - textWidth(titles[0], TEXT_SCALE)) >> 1, GAP);
+    drawText(canvas, titles[0], (width - textWidth(titles[0], TEXT_SCALE)) >> 1, GAP, TEXT_SCALE);
   } else if (titles) {
     titles.forEach((title, column) => {
       const centre = columnStarts[column] + columnWidths[column] / 2;
       const left = Math.round(centre - textWidth(title, TEXT_SCALE) / 2);
-      drawText(canvas, title, Math.max(0, left), GAP);
+      drawText(canvas, title, Math.max(0, left), GAP, TEXT_SCALE);
     });
   }
   return canvas;
@@ -196,37 +196,5 @@ function blit(canvas: RgbaImage, image: RgbaImage, left: number, top: number) {
       image.data.subarray(source, source + image.width * 4),
       target,
     );
-  }
-}
-
-/** Draws white text with the 5x7 font; pixels off the canvas are dropped. */
-function drawText(canvas: RgbaImage, text: string, left: number, top: number) {
-  for (let character = 0; character < text.length; character++) {
-    const rows = glyphRows(text[character]);
-    if (!rows) continue;
-    const glyphLeft = left + character * (GLYPH_WIDTH + 1) * TEXT_SCALE;
-    rows.forEach((bits, row) => {
-      for (let column = 0; column < GLYPH_WIDTH; column++) {
-        if (bits[column] !== '#') continue;
-        fillSquare(
-          canvas,
-          glyphLeft + column * TEXT_SCALE,
-          top + row * TEXT_SCALE,
-          TEXT_SCALE,
-        );
-      }
-    });
-  }
-}
-
-function fillSquare(canvas: RgbaImage, x0: number, y0: number, size: number) {
-  for (let y = y0; y < y0 + size; y++) {
-    for (let x = x0; x < x0 + size; x++) {
-      if (x < 0 || y < 0 || x >= canvas.width || y >= canvas.height) continue;
-      const pixel = (y * canvas.width + x) * 4;
-      canvas.data[pixel] = 255;
-      canvas.data[pixel + 1] = 255;
-      canvas.data[pixel + 2] = 255;
-    }
   }
 }

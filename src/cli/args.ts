@@ -1,0 +1,200 @@
+// Command-line flags of the rrl-medsam verbs: a declared set of --flags per
+// verb, parsed with checks that name the verb, the flag, the offending
+// value and the fix, and the --help text built from the same declarations.
+
+/** Thrown for bad command lines; main() prints it with the verb's usage. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+  constructor(
+    message: string,
+    readonly verb?: string,
+  ) {
+    super(message);
+  }
+}
+
+export type FlagKind = 'string' | 'integer' | 'number' | 'boolean';
+
+export interface FlagSpec {
+  kind: FlagKind;
+  /** One line for --help. */
+  help: string;
+  /** Value name in the usage line (default: the kind). */
+  value?: string;
+  required?: boolean;
+  /** Allowed values of a string or integer flag. */
+  choices?: readonly (string | number)[];
+  /** Smallest allowed value of a number or integer flag. */
+  min?: number;
+  default?: string | number | boolean;
+}
+
+export interface VerbSpec {
+  name: string;
+  /** One line for the verb list. */
+  summary: string;
+  /** Paragraph(s) printed under the usage line by --help. */
+  description: string;
+  flags: Record<string, FlagSpec>;
+  examples: string[];
+}
+
+export type ParsedFlags = Record<string, string | number | boolean | undefined>;
+
+function closest(name: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) {
+      bestDistance = distance;
+      best = candidate;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(
+        row[j] + 1,
+        row[j - 1] + 1,
+        diagonal + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+function parseValue(verb: string, flag: string, spec: FlagSpec, raw: string) {
+  const where = `${verb}: --${flag}`;
+  let value: string | number = raw;
+  if (spec.kind === 'integer' || spec.kind === 'number') {
+    const number = Number(raw);
+    const whole = spec.kind === 'integer';
+    if (raw.trim() === '' || !Number.isFinite(number) || (whole && !Number.isInteger(number))) {
+      throw new UsageError(
+        `${where} must be ${whole ? 'an integer' : 'a number'}, got "${raw}"`,
+        verb,
+      );
+    }
+    if (spec.min !== undefined && number < spec.min) {
+      throw new UsageError(`${where} must be >= ${spec.min}, got ${number}`, verb);
+    }
+    value = number;
+  }
+  if (spec.choices && !spec.choices.includes(value)) {
+    throw new UsageError(
+      `${where} must be one of ${spec.choices.join(', ')}, got "${raw}"`,
+      verb,
+    );
+  }
+  return value;
+}
+
+/**
+ * Parses `argv` (the words after the verb) against the verb's flags.
+ * Accepts `--flag value`, `--flag=value` and bare booleans (`--quick`,
+ * `--no-quick`). Throws UsageError for unknown flags (suggesting the
+ * closest), missing values, bad numbers and missing required flags.
+ */
+export function parseFlags(spec: VerbSpec, argv: readonly string[]): ParsedFlags {
+  const verb = spec.name;
+  const names = Object.keys(spec.flags);
+  const parsed: ParsedFlags = {};
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i];
+    if (!word.startsWith('--')) {
+      throw new UsageError(
+        `${verb}: unexpected argument "${word}"; every option is a --flag ` +
+          `(see rrl-medsam ${verb} --help)`,
+        verb,
+      );
+    }
+    const equals = word.indexOf('=');
+    let name = word.slice(2, equals < 0 ? undefined : equals);
+    let inline = equals < 0 ? undefined : word.slice(equals + 1);
+    let flag = spec.flags[name];
+    if (!flag && name.startsWith('no-') && spec.flags[name.slice(3)]?.kind === 'boolean') {
+      name = name.slice(3);
+      flag = spec.flags[name];
+      inline = inline ?? 'false';
+    }
+    if (!flag) {
+      const suggestion = closest(name, names);
+      throw new UsageError(
+        `${verb}: unknown option --${name}` +
+          (suggestion ? `; did you mean --${suggestion}?` : '') +
+          ` (see rrl-medsam ${verb} --help)`,
+        verb,
+      );
+    }
+    if (flag.kind === 'boolean') {
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') {
+        throw new UsageError(`${verb}: --${name} takes no value, got "${inline}"`, verb);
+      }
+      parsed[name] = inline !== 'false';
+      continue;
+    }
+    const raw = inline ?? argv[++i];
+    if (raw === undefined || (inline === undefined && raw.startsWith('--'))) {
+      throw new UsageError(
+        `${verb}: --${name} needs a ${flag.value ?? flag.kind} value`,
+        verb,
+      );
+    }
+    parsed[name] = parseValue(verb, name, flag, raw);
+  }
+  for (const [name, flag] of Object.entries(spec.flags)) {
+    if (parsed[name] !== undefined) continue;
+    if (flag.required) {
+      throw new UsageError(
+        `${verb}: --${name} is required (${flag.help.replace(/\.$/, '')})`,
+        verb,
+      );
+    }
+    if (flag.default !== undefined) parsed[name] = flag.default;
+  }
+  return parsed;
+}
+
+/** The --help text of a verb. */
+export function verbHelp(spec: VerbSpec): string {
+  const usage = Object.entries(spec.flags).map(([name, flag]) => {
+    const part = flag.kind === 'boolean' ? `--${name}` : `--${name} ${flag.value ?? flag.kind.toUpperCase()}`;
+    return flag.required ? part : `[${part}]`;
+  });
+  const width = Math.max(
+    ...Object.entries(spec.flags).map(
+      ([name, flag]) => name.length + (flag.kind === 'boolean' ? 0 : (flag.value ?? flag.kind).length + 1),
+    ),
+  );
+  const lines = [
+    `usage: rrl-medsam ${spec.name} ${usage.join(' ')}`,
+    '',
+    spec.description,
+    '',
+    'options:',
+  ];
+  for (const [name, flag] of Object.entries(spec.flags)) {
+    const left = flag.kind === 'boolean' ? name : `${name} ${flag.value ?? flag.kind}`;
+    const extra = [
+      flag.required ? 'required' : undefined,
+      flag.default !== undefined && flag.kind !== 'boolean' ? `default ${flag.default}` : undefined,
+      flag.choices ? `one of ${flag.choices.join(', ')}` : undefined,
+    ].filter(Boolean);
+    const suffix = extra.length > 0 ? ` (${extra.join('; ')})` : '';
+    lines.push(`  --${left.padEnd(width)}  ${flag.help}${suffix}`);
+  }
+  lines.push('  --help' + ' '.repeat(Math.max(1, width - 2)) + '  show this text');
+  if (spec.examples.length > 0) {
+    lines.push('', 'examples:', ...spec.examples.map((example) => `  ${example}`));
+  }
+  return lines.join('\n');
+}

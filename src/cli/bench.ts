@@ -1,0 +1,83 @@
+// `rrl-medsam bench`: seconds per training iteration of each stage, on
+// phantom volumes of the requested size, with process CPU time and the
+// device memory the pools hold (their high-water mark, since pooled
+// buffers are kept for reuse).
+
+import { ready, sync } from '../device.js';
+import { randn } from '../ops/creation.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { RRL_PRESETS, type RrlPresetName } from '../nn/rrl/config.js';
+import { RrlMedSam } from '../nn/rrl/model.js';
+import { makePhantom } from '../pipeline/phantom.js';
+import { createTrainer } from '../pipeline/train/index.js';
+import { deviceMemory } from './progress.js';
+
+export interface BenchSettings {
+  size: number;
+  preset: RrlPresetName;
+  iterations: number;
+  warmup: number;
+}
+
+const STRUCTURES = 4;
+
+function phantom(size: number, seed: number): { image: Tensor; labels: Tensor } {
+  const volume = makePhantom({ size, seed, structures: STRUCTURES });
+  const shape = [1, 1, size, size, size];
+  // Phantom white matter is near 1000: this puts intensities near [0, 1].
+  return {
+    image: tensor(volume.image.data.map((v) => v / 1000), shape),
+    labels: tensor(volume.labels.data, shape),
+  };
+}
+
+/** Runs the benchmark and prints one line per stage. */
+export async function runBench(
+  settings: BenchSettings,
+  say: (line: string) => void,
+): Promise<{ stage: 1 | 2; seconds: number; cpuSeconds: number }[]> {
+  const { size, preset, iterations, warmup } = settings;
+  if (size % 16 !== 0) {
+    throw new Error(`bench: --size ${size} must be a multiple of 16`);
+  }
+  const info = await ready();
+  say(`device: ${info.adapter}`);
+  const model = new RrlMedSam({ ...RRL_PRESETS[preset], numClasses: STRUCTURES + 1 });
+  const atlas = phantom(size, 1);
+  const scans = [2, 3].map((seed) => phantom(size, seed).image);
+  const featureSide = 8;
+  const teachers = scans.map((_, i) => randn([256, size, featureSide, featureSide], 10 + i));
+  const perStage = warmup + iterations;
+  const trainer = createTrainer(
+    model,
+    { atlas, scans, teacher: (index) => teachers[index] },
+    { stage1Iterations: perStage, stage2Iterations: perStage },
+  );
+  say(
+    `preset ${preset} (${model.parameterCount().toLocaleString('en-US')} parameters), ` +
+      `grid ${size}^3, ${iterations} timed iterations per stage after ${warmup} warm-up`,
+  );
+  const results: { stage: 1 | 2; seconds: number; cpuSeconds: number }[] = [];
+  try {
+    await sync();
+    for (const stage of [1, 2] as const) {
+      for (let i = 0; i < warmup; i++) await trainer.step();
+      const cpuStart = process.cpuUsage();
+      const started = performance.now();
+      for (let i = 0; i < iterations; i++) await trainer.step();
+      const cpu = process.cpuUsage(cpuStart);
+      const seconds = (performance.now() - started) / 1000 / iterations;
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6 / iterations;
+      results.push({ stage, seconds, cpuSeconds });
+      say(
+        `stage ${stage}: ${seconds.toFixed(2)} s/iteration (process CPU ` +
+          `${cpuSeconds.toFixed(2)} s/iteration), device memory ${deviceMemory()}`,
+      );
+    }
+  } finally {
+    trainer.dispose();
+    model.dispose();
+    for (const t of [atlas.image, atlas.labels, ...scans, ...teachers]) t.dispose();
+  }
+  return results;
+}

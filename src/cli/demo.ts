@@ -1,0 +1,162 @@
+// `rrl-medsam demo`: the one-shot experiment on the embedded IXI brain
+// scans. Trains both stages on the five unlabelled training scans with
+// IXI012 as the atlas, scores the four held-out scans, and writes the
+// model folder, the report and the previews under --out. --ablation
+// adds the paper's five-row ablation table at the --quick setting.
+
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../io/atomic-file.js';
+import { formatReport, type EvaluationReport } from '../pipeline/evaluate/index.js';
+import { loadModelFolder } from '../pipeline/model-folder-file.js';
+import { RANDOM_TEACHER } from '../pipeline/teacher.js';
+import type { TrainingVariant } from '../pipeline/train/index.js';
+import { evaluateLoaded, type EvaluateOutcome } from './evaluate.js';
+import { runTraining, type TrainSettings } from './train.js';
+
+export interface DemoSettings {
+  out: string;
+  quick: boolean;
+  steps?: number;
+  size: number;
+  ablation: boolean;
+  sam?: string;
+  resume: boolean;
+  cache: string;
+}
+
+/** Iterations per stage of the full demo and of --quick. */
+export const DEMO_STEPS = { full: 300, quick: 30 } as const;
+
+/** The embedded IXI manifest, found relative to this file (src/ or dist/). */
+export function embeddedManifest(): string {
+  const path = fileURLToPath(new URL('../../data/ixi-brain/manifest.json', import.meta.url));
+  if (!existsSync(path)) {
+    throw new Error(
+      `demo: the embedded IXI scans are missing (${path}); the data/ folder ships with the ` +
+        'repository and the npm package, so reinstall or clone again',
+    );
+  }
+  return path;
+}
+
+/** The ablation variants in the order of the paper's Table 2. */
+export const ABLATION_ROWS: readonly { variant: TrainingVariant; title: string }[] = [
+  { variant: 'baseline', title: 'baseline (no distillation, no EMA)' },
+  { variant: 'st', title: 'one-stage S->T' },
+  { variant: 'ts', title: 'one-stage T->S' },
+  { variant: 'no-prompt', title: 'dual-stage, no auto-prompt' },
+  { variant: 'full', title: 'full' },
+];
+
+function trainSettings(
+  settings: DemoSettings,
+  out: string,
+  steps: number,
+  variant: TrainingVariant,
+): TrainSettings {
+  return {
+    manifest: embeddedManifest(),
+    out,
+    stage: 'both',
+    steps,
+    size: settings.size,
+    preset: 'cpu',
+    variant,
+    seed: 0,
+    lr: 1e-3,
+    alpha: 0.99,
+    sam: settings.sam,
+    samConfig: 'small',
+    teacherSize: 128,
+    checkpointEvery: 25,
+    logEvery: 25,
+    resume: settings.resume,
+    cache: settings.cache,
+    given: new Set(),
+  };
+}
+
+/** Trains (or, when finished before, reuses) and evaluates one model. */
+async function trainAndEvaluate(
+  settings: DemoSettings,
+  folder: string,
+  steps: number,
+  variant: TrainingVariant,
+  say: (line: string) => void,
+): Promise<{ outcome: EvaluateOutcome; seconds: { stage1: number; stage2: number } }> {
+  const training = await runTraining(trainSettings(settings, join(folder, 'model'), steps, variant), say);
+  const loaded = await loadModelFolder(training.folder);
+  try {
+    const outcome = await evaluateLoaded(
+      loaded,
+      { model: training.folder, manifest: embeddedManifest(), out: join(folder, 'evaluation'), panels: 2 },
+      say,
+    );
+    return { outcome, seconds: training.secondsPerIteration };
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+function cell(summary: { mean: number; std: number }): string {
+  return Number.isFinite(summary.mean) ? `${summary.mean.toFixed(3)} ± ${summary.std.toFixed(3)}` : 'n/a';
+}
+
+/** The ablation table as Markdown. */
+export function ablationMarkdown(rows: { title: string; report: EvaluationReport }[]): string {
+  const teacher = rows[0]?.report.teacher ?? RANDOM_TEACHER;
+  const random = teacher === RANDOM_TEACHER;
+  const lines = [
+    `Teacher: ${teacher}`,
+    '',
+    '| variant | segmentation Dice (yhat_m) | registration Dice |',
+    '| --- | --- | --- |',
+    ...rows.map(({ title, report }) => {
+      // Every variant but the baseline distils in stage 1.
+      const marked = random && !title.startsWith('baseline') ? `${title} (stage 1 distils a random teacher)` : title;
+      return `| ${marked} | ${cell(report.dice.final)} | ${cell(report.dice.registration)} |`;
+    }),
+  ];
+  return lines.join('\n');
+}
+
+/** Runs the demo and prints where its results are. */
+export async function runDemo(settings: DemoSettings, say: (line: string) => void): Promise<void> {
+  const out = resolve(settings.out);
+  const steps = settings.steps ?? (settings.quick ? DEMO_STEPS.quick : DEMO_STEPS.full);
+  say(
+    `demo: ${steps} + ${steps} iterations at ${settings.size}^3 (cpu preset) on the embedded ` +
+      `IXI scans, into ${out}`,
+  );
+  const started = performance.now();
+  const main = await trainAndEvaluate(settings, out, steps, 'full', say);
+  const minutes = (performance.now() - started) / 60000;
+  process.stdout.write('\n' + formatReport(main.outcome.report) + '\n\n');
+  say(
+    `seconds per iteration: stage 1 ${main.seconds.stage1.toFixed(2)}, stage 2 ` +
+      `${main.seconds.stage2.toFixed(2)}; demo took ${minutes.toFixed(1)} minutes`,
+  );
+
+  if (settings.ablation) {
+    const ablationSteps = settings.steps ?? DEMO_STEPS.quick;
+    const rows: { title: string; report: EvaluationReport }[] = [];
+    for (const row of ABLATION_ROWS) {
+      say(`ablation: ${row.title}`);
+      const folder = join(out, 'ablation', row.variant);
+      const result = await trainAndEvaluate({ ...settings, size: settings.size }, folder, ablationSteps, row.variant, say);
+      rows.push({ title: row.title, report: result.outcome.report });
+    }
+    const table = ablationMarkdown(rows);
+    await writeFileAtomic(join(out, 'ablation.md'), table + '\n');
+    process.stdout.write('\n' + table + '\n\n');
+  }
+
+  say(`model folder:  ${join(out, 'model')} (use it with segment, register, evaluate and the web page)`);
+  say(`report:        ${main.outcome.reportPath} (and report.md, report.txt)`);
+  say(`previews:      ${main.outcome.panels.join(', ')}`);
+  say(`loss curves:   ${join(out, 'model', 'loss-curve.png')}`);
+  say(`segmentations: ${main.outcome.folder}/*_segmentation.nii.gz (on each scan's own grid)`);
+  if (settings.ablation) say(`ablation:      ${join(out, 'ablation.md')}`);
+}

@@ -1,0 +1,181 @@
+// `rrl-medsam segment` and `rrl-medsam register`: inference with a model
+// folder on scans of any size, spacing and orientation. Results are
+// written on the input's own grid and affine, so they overlay the input in
+// any viewer.
+
+import { noGrad } from '../autograd/node.js';
+import { ready } from '../device.js';
+import { composeFlows, warp } from '../ops/warp.js';
+import { alignAffine } from '../pipeline/affine-align.js';
+import { affineFlow } from '../pipeline/affine-flow.js';
+import { flowToDisplacementField } from '../pipeline/displacement.js';
+import { segmentScan, volumeTensor } from '../pipeline/experiment.js';
+import type { LoadedModel } from '../pipeline/model-folder.js';
+import { loadModelFolder } from '../pipeline/model-folder-file.js';
+import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
+import { preprocessImage, preprocessLabels, toSourceGrid } from '../pipeline/preprocess.js';
+import { panelPng } from '../pipeline/preview.js';
+import { writePngFile } from '../pipeline/preview-file.js';
+import type { Volume } from '../pipeline/volume.js';
+import { tidy, type Tensor } from '../tensor.js';
+
+export interface SegmentSettings {
+  model: string;
+  input: string;
+  out: string;
+  /** Also write the atlas warped onto the input. */
+  warped?: string;
+  /** Also write a PNG of the scan with the label overlay. */
+  preview?: string;
+}
+
+/** Reads a scan and checks it is one 3D volume the pipeline accepts. */
+export async function readScan(path: string, role: string): Promise<Volume> {
+  const volume = await readNiftiFile(path);
+  const spatial = volume.dims.slice(0, 3);
+  if (volume.dims.length !== 3 || spatial.some((n) => n < 2)) {
+    throw new Error(
+      `${role} ${path}: dims [${volume.dims.join(', ')}] are not a 3D scan; ` +
+        'segment and register take one 3D volume (a 2D image or a 4D ' +
+        'series is not supported: extract the volume first)',
+    );
+  }
+  return volume;
+}
+
+function labelIds(loaded: LoadedModel): number[] {
+  return loaded.descriptor.labels.map((entry) => entry.id);
+}
+
+/** Runs `segment`; returns the structures found and the timings. */
+export async function runSegment(
+  settings: SegmentSettings,
+  say: (line: string) => void,
+): Promise<{ structures: number; timings: Record<string, number> }> {
+  const info = await ready();
+  say(`device: ${info.adapter}`);
+  const loaded = await loadModelFolder(settings.model);
+  try {
+    const scan = await readScan(settings.input, 'segment: --input');
+    const result = await segmentScan(
+      loaded.model,
+      loaded.atlas,
+      loaded.descriptor.preprocess,
+      scan,
+      labelIds(loaded),
+    );
+    await writeNiftiFile(settings.out, result.labels, { labels: true });
+    say(`wrote ${settings.out} (${result.labels.dims.join('x')}, the input's grid)`);
+    if (settings.warped) {
+      await writeNiftiFile(settings.warped, result.warpedAtlas);
+      say(`wrote ${settings.warped}`);
+    }
+    if (settings.preview) {
+      const size = loaded.descriptor.preprocess.size;
+      const grid = { dims: [size, size, size], affine: loaded.atlas.image.affine };
+      const image = { ...loaded.atlas.image, ...grid, data: result.onAtlasGrid.image };
+      const png = panelPng([
+        { image, title: 'scan' },
+        { image, labels: { ...image, data: result.onAtlasGrid.labels }, title: 'segmentation' },
+      ]);
+      await writePngFile(settings.preview, png);
+      say(`wrote ${settings.preview}`);
+    }
+    const found = new Set(result.labels.data);
+    found.delete(0);
+    const t = result.timings;
+    say(
+      `${found.size} of ${loaded.descriptor.labels.length - 1} structures found; ` +
+        `preprocess ${(t.preprocess / 1000).toFixed(2)} s, inference ` +
+        `${(t.inference / 1000).toFixed(2)} s, total ${(t.total / 1000).toFixed(2)} s`,
+    );
+    return { structures: found.size, timings: t };
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+export interface RegisterSettings {
+  model: string;
+  moving: string;
+  fixed: string;
+  out: string;
+  /** Also write the displacement field (NIfTI vector, mm). */
+  flow?: string;
+  /** A label map of the moving scan to warp with nearest sampling. */
+  movingLabels?: string;
+  labelsOut?: string;
+}
+
+/**
+ * Runs `register`: both scans are preprocessed to the model's grid size,
+ * the moving one is aligned affinely onto the fixed one, and the
+ * registration branch predicts the deformation. The warped moving scan
+ * (and labels) are written on the fixed scan's own grid.
+ */
+export async function runRegister(
+  settings: RegisterSettings,
+  say: (line: string) => void,
+): Promise<void> {
+  const info = await ready();
+  say(`device: ${info.adapter}`);
+  if (settings.movingLabels && !settings.labelsOut) {
+    throw new Error('register: --moving-labels needs --labels-out, the path of the warped labels');
+  }
+  const loaded = await loadModelFolder(settings.model);
+  const { size, marginMm, align } = loaded.descriptor.preprocess;
+  const owned: Tensor[] = [];
+  try {
+    const fixedScan = await readScan(settings.fixed, 'register: --fixed');
+    const movingScan = await readScan(settings.moving, 'register: --moving');
+    const fixed = preprocessImage(fixedScan, { size, marginMm });
+    const moving = preprocessImage(movingScan, { size, marginMm });
+    const fixedTensor = volumeTensor(fixed);
+    const movingTensor = volumeTensor(moving);
+    owned.push(fixedTensor, movingTensor);
+    const shape = fixedTensor.shape;
+    let matrix: ArrayLike<number> = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0];
+    if (align === 'affine') {
+      const result = await alignAffine(fixedTensor, movingTensor);
+      result.flow.dispose();
+      result.warped.dispose();
+      matrix = result.matrix;
+    }
+    // The affine and the predicted flow compose into one displacement,
+    // so each output is sampled once from the moving scan.
+    const { warped, flow } = noGrad(() =>
+      tidy(() => {
+        const affine = affineFlow(matrix, shape);
+        const movingAligned = warp(movingTensor, affine);
+        loaded.model.eval();
+        const predicted = loaded.model.register(movingAligned, fixedTensor).flow;
+        // warp(warp(m, affine), predicted) = warp(m, total).
+        const total = composeFlows(affine, predicted);
+        return { warped: warp(movingTensor, total), flow: total };
+      }),
+    );
+    owned.push(warped, flow);
+    const back = toSourceGrid(await warped.toArray(), fixed, { mode: 'linear' });
+    await writeNiftiFile(settings.out, { ...back, description: 'rrl-medsam warped moving' });
+    say(`wrote ${settings.out} (the fixed scan's grid)`);
+    if (settings.flow) {
+      const field = flowToDisplacementField({ data: await flow.toArray(), shape: flow.shape }, fixed);
+      await writeNiftiFile(settings.flow, field);
+      say(`wrote ${settings.flow} (displacement in mm on the preprocessed fixed grid)`);
+    }
+    if (settings.movingLabels && settings.labelsOut) {
+      const labels = await readNiftiFile(settings.movingLabels);
+      const onGrid = preprocessLabels(labels, moving);
+      const warpedLabels = noGrad(() => warp(volumeTensor(onGrid), flow, { mode: 'nearest' }));
+      owned.push(warpedLabels);
+      const labelsBack = toSourceGrid(await warpedLabels.toArray(), fixed, {
+        labelTable: onGrid.labelTable,
+      });
+      await writeNiftiFile(settings.labelsOut, labelsBack, { labels: true });
+      say(`wrote ${settings.labelsOut}`);
+    }
+  } finally {
+    owned.forEach((t) => t.dispose());
+    loaded.model.dispose();
+  }
+}

@@ -1,0 +1,503 @@
+// `rrl-medsam train`: builds the training set from a manifest (atlas and
+// unlabelled scans on the atlas grid), extracts the SAM teacher's
+// features, trains both stages and keeps the model folder up to date.
+// `demo` calls runTraining too.
+
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { noGrad } from '../autograd/node.js';
+import { ready } from '../device.js';
+import { indexSelect } from '../ops/index-select.js';
+import { CheckpointError } from '../io/checkpoint-error.js';
+import { writeFileAtomic } from '../io/atomic-file.js';
+import { RRL_PRESETS, type RrlPresetName } from '../nn/rrl/config.js';
+import { RrlMedSam } from '../nn/rrl/model.js';
+import { readSamCheckpoint } from '../nn/sam/key-map.js';
+import type { SamConfigName } from '../nn/sam/config.js';
+import { createAugmenter } from '../pipeline/augment.js';
+import {
+  prepareModelAtlas,
+  toAtlasSpace,
+  volumeTensor,
+  type PreparedModelAtlas,
+} from '../pipeline/experiment.js';
+import { loadManifest, type LoadedManifest } from '../pipeline/manifest-file.js';
+import {
+  MODEL_FORMAT,
+  encodeAtlas,
+  type ModelDescriptor,
+  type ModelPreprocessing,
+} from '../pipeline/model-folder.js';
+import {
+  readDescriptor,
+  readTrainerState,
+  writeCheckpoint,
+  writeModelFiles,
+} from '../pipeline/model-folder-file.js';
+import { readNiftiFile } from '../pipeline/nifti-file.js';
+import { writePngFile } from '../pipeline/preview-file.js';
+import {
+  checkpointIdentity,
+  createSamTeacher,
+  extractTeacherFeatures,
+  RANDOM_TEACHER,
+} from '../pipeline/teacher.js';
+import { DiskFeatureCache } from '../pipeline/teacher-cache.js';
+import {
+  createTrainer,
+  disposeTrainerState,
+  variantModelOptions,
+  variantSwitches,
+  type StepResult,
+  type Trainer,
+  type TrainingVariant,
+} from '../pipeline/train/index.js';
+import { keep, type Tensor } from '../tensor.js';
+import { UsageError } from './args.js';
+import { lossCurvePng, type LossHistory } from '../pipeline/loss-curve.js';
+import { Progress, formatLosses } from './progress.js';
+
+/** Everything a training run needs, as the flags give it. */
+export interface TrainSettings {
+  manifest: string;
+  out: string;
+  stage: '1' | '2' | 'both';
+  /** Iterations per stage. */
+  steps: number;
+  size: number;
+  preset: RrlPresetName;
+  variant: TrainingVariant;
+  seed: number;
+  lr: number;
+  alpha: number;
+  /** Path of an official SAM checkpoint, or undefined for a random teacher. */
+  sam?: string;
+  /** SAM encoder config of the random teacher. */
+  samConfig: SamConfigName;
+  /** Side in pixels of the slices fed to the teacher. */
+  teacherSize: number;
+  checkpointEvery: number;
+  logEvery: number;
+  resume: boolean;
+  /** Folder of the teacher feature cache. */
+  cache: string;
+  /** Names of the flags given on the command line (the rest defaulted). */
+  given: ReadonlySet<string>;
+}
+
+/** Default folder of the teacher feature cache. */
+export function defaultCacheFolder(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'rrl-medsam', 'teacher');
+}
+
+const LOSS_COLUMNS: [string, string][] = [
+  ['total', 'loss'],
+  ['similarity', 'ncc'],
+  ['smoothness', 'smooth'],
+  ['registrationDice', 'regdice'],
+  ['medicalSegmentation', 'seg_m'],
+  ['generalSegmentation', 'seg_g'],
+  ['distillation', 'rec'],
+];
+
+/** What a run produced, for demo and the caller's summary. */
+export interface TrainOutcome {
+  folder: string;
+  descriptor: ModelDescriptor;
+  /** Seconds per iteration of each stage in this run (NaN if none ran). */
+  secondsPerIteration: { stage1: number; stage2: number };
+  lossCurve: string;
+}
+
+function stageIterations(settings: TrainSettings): [number, number] {
+  const { stage, steps } = settings;
+  return [stage === '2' ? 0 : steps, stage === '1' ? 0 : steps];
+}
+
+/** The descriptor a new run writes, before any step. */
+function newDescriptor(
+  settings: TrainSettings,
+  model: RrlMedSam,
+  trainer: Trainer,
+  atlas: PreparedModelAtlas,
+  teacher: string,
+  preprocessing: ModelPreprocessing,
+): ModelDescriptor {
+  return {
+    format: MODEL_FORMAT,
+    config: model.config,
+    preprocess: preprocessing,
+    labels: atlas.labelEntries,
+    teacher,
+    teacherOptions: {
+      config: settings.samConfig,
+      imageSize: settings.teacherSize,
+      sliceStep: TEACHER_SLICE_STEP,
+      ...(settings.sam && { checkpoint: resolve(settings.sam) }),
+    },
+    training: trainer.config,
+    step: 0,
+    manifest: settings.manifest,
+  };
+}
+
+/**
+ * Checks that a resumed run asks for what the folder was trained with:
+ * every flag given now must agree with the stored setting. Returns the
+ * stored settings merged under the given ones.
+ */
+function resumeSettings(
+  settings: TrainSettings,
+  stored: ModelDescriptor,
+): TrainSettings {
+  const storedValues: Partial<Record<string, unknown>> = {
+    size: stored.preprocess.size,
+    preset: stored.config.name,
+    variant: stored.training.variant,
+    seed: stored.training.seed,
+    lr: stored.training.lr,
+    alpha: stored.training.alpha,
+    'sam-config': stored.teacherOptions?.config,
+    'teacher-size': stored.teacherOptions?.imageSize,
+  };
+  const flagValues: Record<string, unknown> = {
+    ...settings,
+    'sam-config': settings.samConfig,
+    'teacher-size': settings.teacherSize,
+  };
+  const mismatched = Object.entries(storedValues)
+    .filter(([name, value]) => settings.given.has(name) && value !== undefined && flagValues[name] !== value)
+    .map(([name, value]) => `--${name} ${flagValues[name]} (the folder has ${value})`);
+  if (mismatched.length > 0) {
+    throw new CheckpointError(
+      `train --resume: ${settings.out} was trained with other settings: ` +
+        `${mismatched.join(', ')}. Drop these flags to continue it, or ` +
+        'train into a new --out folder.',
+    );
+  }
+  return {
+    ...settings,
+    size: stored.preprocess.size,
+    preset: stored.config.name as RrlPresetName,
+    variant: stored.training.variant,
+    seed: stored.training.seed,
+    lr: stored.training.lr,
+    alpha: stored.training.alpha,
+    samConfig: (stored.teacherOptions?.config ?? settings.samConfig) as SamConfigName,
+    teacherSize: stored.teacherOptions?.imageSize ?? settings.teacherSize,
+    sam: stored.teacherOptions?.checkpoint ?? settings.sam,
+  };
+}
+
+/** Reads the atlas and the training scans and brings them to the atlas grid. */
+async function prepareData(
+  loaded: LoadedManifest,
+  preprocessing: ModelPreprocessing,
+  say: (line: string) => void,
+): Promise<{ atlas: PreparedModelAtlas; targets: Tensor[]; names: string[] }> {
+  const { manifest } = loaded;
+  const atlasImage = await readNiftiFile(loaded.resolve(manifest.atlas.image));
+  const atlasLabels = await readNiftiFile(loaded.resolve(manifest.atlas.labels));
+  const atlas = prepareModelAtlas(atlasImage, atlasLabels, preprocessing, loaded.structures);
+  say(
+    `atlas: ${manifest.atlas.image} on a ${preprocessing.size}^3 grid at ` +
+      `${atlas.image.spacingMm.toFixed(2)} mm, ${atlas.labelEntries.length - 1} structures`,
+  );
+  const atlasTensor = volumeTensor(atlas.image);
+  const targets: Tensor[] = [];
+  try {
+    for (const [i, path] of manifest.train.entries()) {
+      const started = performance.now();
+      const scan = await readNiftiFile(loaded.resolve(path));
+      const placed = await toAtlasSpace(scan, atlasTensor, preprocessing);
+      targets.push(placed.image);
+      const loss = placed.lossHistory.at(-1);
+      say(
+        `align ${i + 1}/${manifest.train.length}: ${path}` +
+          (loss === undefined ? '' : ` (final NCC loss ${loss.toFixed(4)})`) +
+          `, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }
+  } catch (error) {
+    targets.forEach((t) => t.dispose());
+    throw error;
+  } finally {
+    atlasTensor.dispose();
+  }
+  return { atlas, targets, names: [...manifest.train] };
+}
+
+/**
+ * The teacher encodes every TEACHER_SLICE_STEP-th axial slice. The
+ * distillation loss compares the teacher's features with the student's bottleneck,
+ * which has one voxel per 16 slices, after resampling the teacher's
+ * feature volume to it; four slices per bottleneck voxel (every 4th
+ * slice) give that resampling enough samples at a quarter of the
+ * encoder's cost.
+ */
+export const TEACHER_SLICE_STEP = 4;
+
+/** The target's slices the teacher encodes, [1, 1, D', H, W]. */
+function teacherSlices(target: Tensor): Tensor {
+  const depth = target.shape[2];
+  const step = TEACHER_SLICE_STEP;
+  const indices = Array.from({ length: Math.ceil(depth / step) }, (_, i) => i * step);
+  return noGrad(() => indexSelect(target, 2, indices));
+}
+
+/** Computes (or reads from the cache) the teacher's features per target. */
+async function teacherFeatures(
+  settings: TrainSettings,
+  targets: Tensor[],
+  say: (line: string) => void,
+): Promise<{ teacher: string; features: Tensor[] }> {
+  let checkpoint;
+  if (settings.sam) {
+    const path = resolve(settings.sam);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (error) {
+      throw new Error(`train: --sam ${path}: cannot read the file (${String(error)})`);
+    }
+    checkpoint = { tensors: readSamCheckpoint(bytes), identity: await checkpointIdentity(bytes) };
+  }
+  const teacher = createSamTeacher({
+    checkpoint,
+    config: checkpoint ? undefined : settings.samConfig,
+    imageSize: settings.teacherSize,
+  });
+  const cache = new DiskFeatureCache(settings.cache);
+  const features: Tensor[] = [];
+  try {
+    for (const [i, target] of targets.entries()) {
+      const started = performance.now();
+      const progress = new Progress({
+        label: `teacher ${i + 1}/${targets.length}`,
+        total: Math.ceil(target.shape[2] / TEACHER_SLICE_STEP),
+        every: 0,
+      });
+      const slices = teacherSlices(target);
+      const result = await extractTeacherFeatures(teacher, slices, {
+        cache,
+        onProgress: (done) => progress.update(done, 'slices'),
+      });
+      slices.dispose();
+      progress.done();
+      features.push(keep(result.features));
+      say(
+        `teacher ${i + 1}/${targets.length}: [${result.features.shape.join(', ')}] ` +
+          (result.fromCache ? 'from the cache' : `in ${((performance.now() - started) / 1000).toFixed(1)} s`),
+      );
+    }
+  } finally {
+    teacher.dispose();
+  }
+  return { teacher: teacher.info.teacher, features };
+}
+
+/** Reads the loss history of a resumed run (losses.json), or starts one. */
+async function readHistory(folder: string, upTo: number): Promise<LossHistory> {
+  try {
+    const history = JSON.parse(await readFile(join(folder, 'losses.json'), 'utf8')) as LossHistory;
+    // Steps after the checkpoint are run again, so their entries go.
+    return history.filter((entry) => entry.iteration <= upTo);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Trains into settings.out and returns what it wrote. Writes the atlas
+ * files first, then a checkpoint every checkpointEvery steps and at the
+ * end; the first Ctrl-C stops after the running step with a checkpoint.
+ */
+export async function runTraining(
+  input: TrainSettings,
+  say: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+): Promise<TrainOutcome> {
+  if (input.size % 16 !== 0 || input.size < 32) {
+    const suggestion = Math.max(32, Math.round(input.size / 16) * 16);
+    throw new UsageError(
+      `train: --size ${input.size} must be a multiple of 16 and at least 32 ` +
+        `(the encoder halves the grid four times); try ${suggestion}`,
+      'train',
+    );
+  }
+  const info = await ready();
+  say(`device: ${info.adapter}`);
+  const out = resolve(input.out);
+  const stored = await readDescriptor(out);
+  if (stored && !input.resume) {
+    throw new CheckpointError(
+      `train: ${out} already holds a model (step ${stored.step}); pass ` +
+        '--resume to continue it, or choose another --out folder',
+    );
+  }
+  const settings = stored ? resumeSettings(input, stored) : input;
+  const loaded = await loadManifest(settings.manifest);
+  if (!loaded.structures) {
+    say('note: the manifest names no structure table, so every label code is its own class');
+  }
+  const preprocessing: ModelPreprocessing = stored?.preprocess ?? {
+    size: settings.size,
+    marginMm: 4,
+    align: 'affine',
+  };
+  const { atlas, targets } = await prepareData(loaded, preprocessing, say);
+  const variantOptions = variantModelOptions(settings.variant);
+  const [stage1Iterations, stage2Iterations] = stageIterations(settings);
+  const continuing = stored?.training;
+  const iterations = {
+    // A resumed run keeps its stage 1; `--stage 2` on a stage-1 folder
+    // continues into stage 2 from there.
+    stage1Iterations: continuing && settings.stage === '2' ? continuing.stage1Iterations : stage1Iterations,
+    stage2Iterations: continuing && settings.stage === '1' ? continuing.stage2Iterations : stage2Iterations,
+  };
+  if (continuing && settings.stage === 'both' && !settings.given.has('steps')) {
+    iterations.stage1Iterations = continuing.stage1Iterations;
+    iterations.stage2Iterations = continuing.stage2Iterations;
+  }
+  const distils = variantSwitches(settings.variant).distill && iterations.stage1Iterations > 0;
+  let teacherName = stored?.teacher ?? (settings.sam ? 'SAM' : RANDOM_TEACHER);
+  let features: Tensor[] = [];
+  const atlasImage = volumeTensor(atlas.image);
+  const atlasLabels = volumeTensor(atlas.labels);
+  const disposeData = () => {
+    for (const t of [atlasImage, atlasLabels, ...targets, ...features]) t.dispose();
+  };
+  try {
+    if (distils) {
+      const extracted = await teacherFeatures(settings, targets, say);
+      features = extracted.features;
+      teacherName = extracted.teacher;
+    }
+    say(`teacher: ${teacherName}`);
+    // A resumed run rebuilds exactly the stored config; a new one takes the
+    // preset, the atlas's class count and the teacher's channel count.
+    const model = new RrlMedSam(
+      stored?.config ?? {
+        ...RRL_PRESETS[settings.preset],
+        numClasses: atlas.labelEntries.length,
+        ...variantOptions,
+        teacherChannels: features[0]?.shape[0] ?? RRL_PRESETS[settings.preset].teacherChannels,
+        seed: settings.seed,
+      },
+    );
+    if (model.config.numClasses !== atlas.labelEntries.length) {
+      throw new CheckpointError(
+        `train --resume: the model in ${out} has ${model.config.numClasses} classes but ` +
+          `the manifest's atlas gives ${atlas.labelEntries.length}; resume with the manifest ` +
+          'it was trained on',
+      );
+    }
+    say(model.summary().table);
+    const trainer = createTrainer(
+      model,
+      {
+        atlas: { image: atlasImage, labels: atlasLabels },
+        scans: targets,
+        teacher: distils ? (index) => features[index] : undefined,
+      },
+      {
+        ...iterations,
+        variant: settings.variant,
+        seed: settings.seed,
+        lr: settings.lr,
+        alpha: settings.alpha,
+        augment: createAugmenter(),
+      },
+    );
+    try {
+      return await trainLoop(settings, out, model, trainer, atlas, teacherName, preprocessing, stored, say);
+    } finally {
+      trainer.dispose();
+      model.dispose();
+    }
+  } finally {
+    disposeData();
+  }
+}
+
+async function trainLoop(
+  settings: TrainSettings,
+  out: string,
+  model: RrlMedSam,
+  trainer: Trainer,
+  atlas: PreparedModelAtlas,
+  teacherName: string,
+  preprocessing: ModelPreprocessing,
+  stored: ModelDescriptor | null,
+  say: (line: string) => void,
+): Promise<TrainOutcome> {
+  const descriptor = newDescriptor(settings, model, trainer, atlas, teacherName, preprocessing);
+  if (stored) {
+    const state = await readTrainerState(out, stored);
+    if (state) {
+      try {
+        trainer.loadState(state);
+      } finally {
+        disposeTrainerState(state);
+      }
+      say(`resumed ${out} at iteration ${trainer.iteration} of ${trainer.totalIterations}`);
+    }
+  } else {
+    await writeModelFiles(out, encodeAtlas(atlas));
+  }
+  const history = await readHistory(out, trainer.iteration);
+  const checkpoint = async () => {
+    const state = trainer.state();
+    try {
+      await writeCheckpoint(out, model, state, descriptor);
+    } finally {
+      disposeTrainerState(state);
+    }
+    await writeFileAtomic(join(out, 'losses.json'), JSON.stringify(history));
+  };
+  if (!stored) await checkpoint();
+
+  let stopRequested = false;
+  const onSignal = () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    say('\nstopping after this step (Ctrl-C again to quit at once); a checkpoint follows');
+  };
+  process.on('SIGINT', onSignal);
+  const seconds = { 1: [] as number[], 2: [] as number[] };
+  const progress = new Progress({ label: 'train', total: trainer.totalIterations, every: settings.logEvery });
+  try {
+    while (!trainer.done && !stopRequested) {
+      const result: StepResult = await trainer.step();
+      seconds[result.stage].push(result.seconds);
+      if (result.losses) {
+        history.push({ iteration: result.iteration, stage: result.stage, losses: result.losses });
+      }
+      progress.update(
+        result.iteration,
+        `stage ${result.stage} ${formatLosses(result.losses as Record<string, number>, LOSS_COLUMNS)}`,
+      );
+      if (result.iteration % settings.checkpointEvery === 0 && !trainer.done) await checkpoint();
+    }
+  } finally {
+    progress.done();
+    process.off('SIGINT', onSignal);
+  }
+  await checkpoint();
+  const lossCurve = join(out, 'loss-curve.png');
+  if (history.length > 1) await writePngFile(lossCurve, lossCurvePng(history));
+  const average = (values: number[]) =>
+    values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
+  say(
+    `${stopRequested ? 'stopped' : 'finished'} at iteration ${trainer.iteration} of ` +
+      `${trainer.totalIterations}; model folder ${out}`,
+  );
+  return {
+    folder: out,
+    descriptor,
+    secondsPerIteration: { stage1: average(seconds[1]), stage2: average(seconds[2]) },
+    lossCurve,
+  };
+}
+

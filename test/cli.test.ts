@@ -1,0 +1,275 @@
+// The command line and the model folder: flag parsing and help, the
+// folder's encoding and its config checks, and the verbs run as a user
+// runs them (a child process per command) on two embedded IXI scans:
+// train, kill and resume to bitwise the same weights, segment onto the
+// input's own grid, and evaluate into report.json.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError, parseFlags, verbHelp, type VerbSpec } from '../src/cli/args.js';
+import { CheckpointError } from '../src/io/checkpoint-error.js';
+import { RrlMedSam } from '../src/nn/rrl/model.js';
+import {
+  MODEL_FORMAT,
+  configMismatches,
+  decodeDescriptor,
+  decodeWeights,
+  encodeWeights,
+} from '../src/pipeline/model-folder.js';
+import { readNiftiFile } from '../src/pipeline/nifti-file.js';
+import { device } from './helpers.js';
+
+const SPEC: VerbSpec = {
+  name: 'train',
+  summary: 'train',
+  description: 'Trains.',
+  flags: {
+    out: { kind: 'string', value: 'DIR', help: 'model folder', required: true },
+    steps: { kind: 'integer', value: 'N', help: 'iterations per stage', min: 0, default: 300 },
+    stage: { kind: 'string', help: 'stages', choices: ['1', '2', 'both'], default: 'both' },
+    resume: { kind: 'boolean', help: 'continue' },
+  },
+  examples: ['rrl-medsam train --out runs/a'],
+};
+
+describe('flags', () => {
+  it('parses values, defaults and booleans', () => {
+    expect(parseFlags(SPEC, ['--out', 'a', '--steps=12', '--resume'])).toEqual({
+      out: 'a',
+      steps: 12,
+      stage: 'both',
+      resume: true,
+    });
+    expect(parseFlags(SPEC, ['--out=b', '--no-resume']).resume).toBe(false);
+  });
+
+  it('names the flag, the value and the fix', () => {
+    const message = (argv: string[]) => {
+      try {
+        parseFlags(SPEC, argv);
+      } catch (error) {
+        expect(error).toBeInstanceOf(UsageError);
+        return (error as Error).message;
+      }
+      throw new Error('parseFlags accepted ' + argv.join(' '));
+    };
+    expect(message(['--out', 'a', '--step', '3'])).toBe(
+      'train: unknown option --step; did you mean --steps? (see rrl-medsam train --help)',
+    );
+    expect(message(['--out', 'a', '--steps', '2.5'])).toBe('train: --steps must be an integer, got "2.5"');
+    expect(message(['--out', 'a', '--steps', '-1'])).toBe('train: --steps must be >= 0, got -1');
+    expect(message(['--out', 'a', '--stage', '3'])).toBe('train: --stage must be one of 1, 2, both, got "3"');
+    expect(message(['--steps', '3'])).toBe('train: --out is required (model folder)');
+    expect(message(['--out'])).toBe('train: --out needs a DIR value');
+    expect(message(['--out', 'a', 'extra'])).toContain('unexpected argument "extra"');
+  });
+
+  it('help lists every flag with its default', () => {
+    const help = verbHelp(SPEC);
+    expect(help.split('\n')[0]).toBe(
+      'usage: rrl-medsam train --out DIR [--steps N] [--stage STRING] [--resume]',
+    );
+    for (const name of Object.keys(SPEC.flags)) expect(help).toContain(`--${name}`);
+    expect(help).toContain('(default 300)');
+    expect(help).toContain('rrl-medsam train --out runs/a');
+  });
+});
+
+describe('model folder', () => {
+  beforeAll(device);
+
+  it('weights round-trip bitwise and keep the config', async () => {
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 3, seed: 5 });
+    const bytes = await encodeWeights(model, 7);
+    const { model: loaded, step } = decodeWeights('a.safetensors', bytes, model.config);
+    expect(step).toBe(7);
+    expect(loaded.config).toEqual(model.config);
+    const a = model.stateDict();
+    const b = loaded.stateDict();
+    for (const [name, t] of a) {
+      expect(Array.from(await b.get(name)!.toArray()), name).toEqual(Array.from(await t.toArray()));
+    }
+    [...a.values(), ...b.values()].forEach((t) => t.dispose());
+    model.dispose();
+    loaded.dispose();
+  });
+
+  it('refuses a checkpoint of another config, naming the keys', async () => {
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 3 });
+    const bytes = await encodeWeights(model, 1);
+    const other = new RrlMedSam({ preset: 'tiny', numClasses: 5, encoderChannels: [2, 4, 8, 8, 8] });
+    expect(configMismatches(other.config, model.config)).toEqual([
+      'encoderChannels: [2,4,4,8,8] in the checkpoint, [2,4,8,8,8] expected',
+      'numClasses: 3 in the checkpoint, 5 expected',
+    ]);
+    expect(() => decodeWeights('m/model.safetensors', bytes, other.config)).toThrow(
+      new CheckpointError(
+        'm/model.safetensors: the checkpoint was written for another model config ' +
+          '(encoderChannels: [2,4,4,8,8] in the checkpoint, [2,4,8,8,8] expected; ' +
+          'numClasses: 3 in the checkpoint, 5 expected). Use the model folder it ' +
+          'came from, or train a new model for this config.',
+      ),
+    );
+    model.dispose();
+    other.dispose();
+  });
+
+  it('refuses a model.json of another format', () => {
+    const bytes = new TextEncoder().encode(JSON.stringify({ format: 'other/1' }));
+    expect(() => decodeDescriptor('m/model.json', bytes)).toThrow(
+      'm/model.json: format is "other/1", expected "' + MODEL_FORMAT + '"',
+    );
+    expect(() => decodeDescriptor('m/model.json', new TextEncoder().encode('{'))).toThrow(
+      'm/model.json: not valid JSON',
+    );
+  });
+});
+
+const ROOT = resolve(import.meta.dirname, '..');
+const IXI = join(ROOT, 'data/ixi-brain');
+
+/** Runs the CLI in a child process; resolves with its exit code and output. */
+function cli(
+  args: string[],
+  onOutput?: (text: string, kill: () => void) => void,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const take = (chunk: Buffer) => {
+      output += chunk.toString();
+      onOutput?.(output, () => child.kill('SIGKILL'));
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, output }));
+  });
+}
+
+describe('command line', () => {
+  let work: string;
+  let manifest: string;
+  // A tiny run: 32^3, tiny widths, 2 + 2 iterations, the smallest SAM
+  // teacher on 32-pixel slices.
+  const trainArgs = (out: string) => [
+    'train',
+    '--manifest', manifest,
+    '--out', out,
+    '--size', '32',
+    '--preset', 'tiny',
+    '--steps', '2',
+    '--sam-config', 'tiny',
+    '--teacher-size', '32',
+    '--checkpoint-every', '1',
+    '--log-every', '1',
+    '--cache', join(work, 'cache'),
+  ];
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rrl-medsam-cli-'));
+    manifest = join(work, 'manifest.json');
+    const at = (path: string) => join(IXI, path);
+    await writeFile(
+      manifest,
+      JSON.stringify({
+        atlas: { image: at('images/IXI012-HH-1211_t1.nii.gz'), labels: at('labels/IXI012-HH-1211_labels.nii.gz') },
+        train: [at('images/IXI013-HH-1212_t1.nii.gz'), at('images/IXI014-HH-1236_t1.nii.gz')],
+        test: [{ image: at('images/IXI039-HH-1261_t1.nii.gz'), labels: at('labels/IXI039-HH-1261_labels.nii.gz') }],
+        structures: at('structures.csv'),
+      }),
+    );
+  });
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('prints help and rejects bad arguments with exit code 2', async () => {
+    const help = await cli(['segment', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.output).toContain('usage: rrl-medsam segment --model DIR --input FILE --out FILE');
+    const bad = await cli(['train', '--manifest', manifest, '--out', join(work, 'x'), '--size', '40']);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('train: --size 40 must be a multiple of 16 and at least 32');
+    const missing = await cli(['segment', '--model', join(work, 'none'), '--input', 'a.nii.gz', '--out', 'b.nii.gz']);
+    expect(missing.code).toBe(1);
+    expect(missing.output).toContain(`${join(work, 'none')}: cannot read the model folder (ENOENT)`);
+  });
+
+  it('a killed and resumed run ends with bitwise the same weights', async () => {
+    const straight = join(work, 'straight');
+    const first = await cli(trainArgs(straight));
+    expect(first.code, first.output).toBe(0);
+    expect(first.output).toContain('teacher: random init (no SAM checkpoint)');
+    expect(first.output).toMatch(/train 4\/4 \| stage 2 /);
+
+    const killed = join(work, 'killed');
+    const interrupted = await cli(trainArgs(killed), (output, kill) => {
+      // Killed right after the second iteration's summary line, while the
+      // process writes its checkpoint or starts the third iteration.
+      if (output.includes('train 2/4')) kill();
+    });
+    expect(interrupted.code).not.toBe(0);
+    expect(existsSync(join(killed, 'model.json'))).toBe(true);
+    const refused = await cli(trainArgs(killed));
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain('already holds a model');
+    const resumed = await cli([...trainArgs(killed), '--resume']);
+    expect(resumed.code, resumed.output).toBe(0);
+    expect(resumed.output).toMatch(/resumed .* at iteration [12] of 4/);
+
+    for (const name of ['model.safetensors', 'train-state.safetensors']) {
+      const a = await readFile(join(straight, name));
+      const b = await readFile(join(killed, name));
+      expect(Buffer.compare(a, b), name).toBe(0);
+    }
+    const descriptor = JSON.parse(await readFile(join(killed, 'model.json'), 'utf8'));
+    expect(descriptor.step).toBe(4);
+    expect(existsSync(join(killed, 'loss-curve.png'))).toBe(true);
+
+    const conflicting = await cli([...trainArgs(killed), '--resume', '--seed', '3']);
+    expect(conflicting.code).toBe(1);
+    expect(conflicting.output).toContain('--seed 3 (the folder has 0)');
+  });
+
+  it('segment writes labels on the input grid and evaluate writes the report', async () => {
+    const model = join(work, 'straight');
+    const input = join(IXI, 'images/IXI039-HH-1261_t1.nii.gz');
+    const out = join(work, 'seg.nii.gz');
+    const segmented = await cli(['segment', '--model', model, '--input', input, '--out', out, '--preview', join(work, 'seg.png')]);
+    expect(segmented.code, segmented.output).toBe(0);
+    const scan = await readNiftiFile(input);
+    const labels = await readNiftiFile(out);
+    expect(labels.dims).toEqual(scan.dims);
+    expect(Array.from(labels.affine)).toEqual(Array.from(scan.affine).map((v) => Math.fround(v)));
+    const descriptor = JSON.parse(await readFile(join(model, 'model.json'), 'utf8'));
+    const ids = new Set(descriptor.labels.map((entry: { id: number }) => entry.id));
+    for (const value of new Set(labels.data)) expect(ids.has(value), `label ${value}`).toBe(true);
+    expect(existsSync(join(work, 'seg.png'))).toBe(true);
+
+    const evaluation = join(work, 'evaluation');
+    const evaluated = await cli(['evaluate', '--model', model, '--manifest', manifest, '--out', evaluation, '--panels', '1']);
+    expect(evaluated.code, evaluated.output).toBe(0);
+    expect(evaluated.output.split('\n').find((line) => line.startsWith('teacher'))).toContain(
+      'random init (no SAM checkpoint)',
+    );
+    const report = JSON.parse(await readFile(join(evaluation, 'report.json'), 'utf8'));
+    expect(Object.keys(report).slice(0, 5)).toEqual(['teacher', 'size', 'steps', 'dice', 'ncc']);
+    expect(report.size).toBe(32);
+    expect(report.steps).toEqual({ stage1: 2, stage2: 2 });
+    for (const key of ['final', 'general', 'registration', 'identity']) {
+      expect(Object.keys(report.dice[key].perLabel)).toHaveLength(descriptor.labels.length - 1);
+      expect(report.dice[key].mean).toBeGreaterThanOrEqual(0);
+    }
+    expect(report.ncc.registration.mean).toBeGreaterThan(0);
+    expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_panels.png'))).toBe(true);
+    expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_segmentation.nii.gz'))).toBe(true);
+  });
+});
