@@ -25,7 +25,7 @@ import { makePhantom } from '../src/pipeline/phantom.js';
 import { createTrainer, type Trainer } from '../src/pipeline/train/index.js';
 import type { PreparedWorkload, Workload } from './harness.js';
 
-interface Arguments {
+export interface Arguments {
   presets: RrlPresetName[];
   encoderChannels?: number[];
   decoderChannels?: number[];
@@ -79,7 +79,7 @@ interface StageTiming {
   cpuSeconds: number;
 }
 
-function buildModel(preset: RrlPresetName, args: Arguments): RrlMedSam {
+export function buildModel(preset: RrlPresetName, args: Arguments): RrlMedSam {
   return new RrlMedSam({
     preset,
     numClasses: STRUCTURES + 1,
@@ -90,7 +90,7 @@ function buildModel(preset: RrlPresetName, args: Arguments): RrlMedSam {
 }
 
 /** A trainer on two phantom scans, with its dispose function. */
-function phantomTrainer(
+export function phantomTrainer(
   model: RrlMedSam,
   size: number,
   stage1Iterations: number,

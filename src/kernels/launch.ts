@@ -22,6 +22,7 @@ import {
 } from '../device.js';
 import { log } from '../log.js';
 import { acquireUniform, releaseUniform } from '../pool.js';
+import { passTimestamps } from './profile.js';
 import { WGSL_SOURCES } from './wgsl.generated.js';
 
 export type StorageElement =
@@ -336,7 +337,15 @@ export function launch(spec: KernelSpec, run: Launch): void {
     ? [run.workgroups, 1, 1]
     : foldGrid(run.workgroups, info.limits.maxComputeWorkgroupsPerDimension);
   const encoder = commandEncoder(label);
-  const pass = encoder.beginComputePass({ label });
+  const timestampWrites = passTimestamps({
+    kernel: spec.name,
+    label,
+    workgroups: run.workgroups,
+    uniforms: run.uniforms,
+  });
+  const pass = encoder.beginComputePass(
+    timestampWrites ? { label, timestampWrites } : { label },
+  );
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
