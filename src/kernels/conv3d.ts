@@ -1,5 +1,6 @@
-// Launchers of the 3D convolution kernels: weight packing, the direct
-// convolution, the transposed (gather) convolution and the weight gradient.
+// Launchers of the 3D convolution kernels: weight packing, the transposed
+// (gather) convolution and the weight gradient, and the geometry uniforms
+// they share with the direct convolution (conv3d_rows.ts).
 
 import { empty, type Tensor } from '../tensor.js';
 import {
@@ -25,10 +26,10 @@ export interface ConvGeometry {
   dilation: Triple;
 }
 
-/** Output columns per invocation of the direct and transposed kernels. */
+/** Output columns per invocation of the transposed kernel. */
 export const CONV_BLOCK = 4;
 
-const GEOMETRY_UNIFORMS: readonly (readonly [string, UniformType])[] = [
+export const GEOMETRY_UNIFORMS: readonly (readonly [string, UniformType])[] = [
   ['spatial', 'u32'],
   ['groups_per_plane', 'u32'],
   ['batch', 'u32'],
@@ -63,73 +64,6 @@ const CONV_BINDINGS = [
   { name: 'bias', access: 'read' },
   { name: 'out', access: 'read_write' },
 ] as const;
-
-/** Register blocking of the direct kernel: channel quads x columns. */
-export interface DirectVariant {
-  quads: number;
-  block: number;
-  /** Columns of one invocation adjacent (blocked) or a row apart (interleaved). */
-  interleaved: boolean;
-  workgroupSize?: number;
-}
-
-export const directVariant: DirectVariant = { quads: 2, block: 4, interleaved: true };
-
-function directConstants(variant: DirectVariant): Record<string, string> {
-  const quads = [...Array(variant.quads).keys()];
-  const columns = [...Array(variant.block).keys()];
-  const pairs = quads.flatMap((q) => columns.map((j) => [q, j] as const));
-  const fmas = pairs.map(([q, j]) => `acc${q}_${j} = fma(wv${q}, xv${j}, acc${q}_${j});`);
-  // One step of the loop over kw; `interior` steps skip the bounds tests.
-  const step = (kw: string, interior: boolean, indent: string) =>
-    [
-      `{`,
-      `  let weight_index = (tap_row + ${kw}) * params.out_quads + quad0;`,
-      ...quads.map((q) => `  let wv${q} = weight[weight_index + ${q}u];`),
-      `  let iw = iw_first + i32(${kw} * params.dilation_w);`,
-      ...columns.map((j) =>
-        interior
-          ? `  let xv${j} = vec4<f32>(x[row + u32(iw + ${j} * tap_step)]);`
-          : `  let xv${j} = vec4<f32>(load_x(row, iw + ${j} * tap_step));`,
-      ),
-      ...fmas.map((line) => `  ${line}`),
-      `}`,
-    ].join(`\n${indent}`);
-  // Unrolling the kw loop was measured slower on llvmpipe (more live
-  // registers), so kw stays a loop with the bounds test inside.
-  const taps = [
-    `for (var kw = 0u; kw < params.kernel_w; kw++) {`,
-    `          let iw_kw = iw_first + i32(kw * params.dilation_w);`,
-    `          if (iw_kw >= 0 && iw_kw + last_offset < i32(params.in_width)) {`,
-    `            ${step('kw', true, '            ')}`,
-    `          } else {`,
-    `            ${step('kw', false, '            ')}`,
-    `          }`,
-    `        }`,
-  ].join('\n');
-  return {
-    BLOCK: String(variant.block),
-    QUADS: String(variant.quads),
-    ACC_DECL: pairs.map(([q, j]) => `var acc${q}_${j} = vec4<f32>(0.0);`).join('\n  '),
-    TAPS_W: taps,
-    ACC_STORE: pairs
-      .map(
-        ([q, j]) =>
-          `store(first, ow0 + ${j}u * params.column_step, plane_size, (quad0 + ${q}u) * 4u, acc${q}_${j});`,
-      )
-      .join('\n  '),
-  };
-}
-
-function directSpec(variant: DirectVariant): KernelSpec {
-  return {
-    name: 'conv3d',
-    uniforms: [...GEOMETRY_UNIFORMS, ['column_step', 'u32']],
-    bindings: CONV_BINDINGS,
-    constants: directConstants(variant),
-    workgroupSize: variant.workgroupSize,
-  };
-}
 
 /** Channel quads per invocation of the transposed kernel. */
 export const TRANSPOSED_QUADS = 2;
@@ -257,7 +191,7 @@ export function packWeight(
   return packed;
 }
 
-function geometryUniforms(
+export function geometryUniforms(
   geometry: ConvGeometry,
   blocksW: number,
   hasBias: boolean,
@@ -332,22 +266,6 @@ function runConv(
     workgroups: geometry.batch * quadGroups * uniforms.groups_per_plane,
   });
   return out;
-}
-
-/** Direct convolution of `x` with a weight packed by packWeight. */
-export function convDirect(
-  op: string,
-  geometry: ConvGeometry,
-  x: Tensor,
-  packed: Tensor,
-  bias: Tensor | null,
-  variant: DirectVariant = directVariant,
-): Tensor {
-  const blocksW = Math.ceil(geometry.outSize[2] / variant.block);
-  const columnStep = variant.interleaved ? blocksW : 1;
-  return runConv(directSpec(variant), op, geometry, blocksW, x, packed, bias, variant.quads, {
-    column_step: columnStep,
-  });
 }
 
 /**

@@ -1,5 +1,5 @@
 // Packs a convolution weight into vec4s of 4 output channels, the layout
-// conv3d and conv3d_transpose read:
+// conv3d_rows and conv3d_transpose read:
 //   packed[(a * taps + tap) * quads + q][c] = weight[a * stride_a
 //     + (4q + c) * stride_b + tap], or 0 where 4q + c >= count_b,
 // where a runs over the channels the kernel reads (input side) and b over

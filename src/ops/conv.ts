@@ -6,15 +6,14 @@
 
 import { record } from '../autograd/node.js';
 import {
-  convDirect,
   convTransposed,
   convWeightGradPartials,
-  directVariant,
   packWeight,
   TRANSPOSED_QUADS,
   type ConvGeometry,
   type Triple,
 } from '../kernels/conv3d.js';
+import { convRows, rowsVariantFor } from '../kernels/conv3d_rows.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { reduceKernel } from './reduce.js';
 
@@ -77,6 +76,29 @@ function weightGrad(op: string, x: Tensor, g: Tensor, geometry: ConvGeometry): T
 }
 
 /**
+ * Direct convolution of `x` with `weight`, whose channel axes `read` and
+ * `write` locate (see packWeight), reversed along every axis when `flip`.
+ */
+function directConv(
+  label: string,
+  geometry: ConvGeometry,
+  x: Tensor,
+  weight: Tensor,
+  read: { count: number; stride: number },
+  write: { count: number; stride: number },
+  bias: Tensor | null,
+  flip = false,
+): Tensor {
+  const { kernelSize } = geometry;
+  const taps = kernelSize[0] * kernelSize[1] * kernelSize[2];
+  const variant = rowsVariantFor(geometry);
+  const packed = packWeight(label, weight, taps, read, write, variant.quads, flip);
+  const out = convRows(label, geometry, x, packed, bias, variant);
+  packed.dispose();
+  return out;
+}
+
+/**
  * Transposed convolution of `x` (the gather form of a convolution's input
  * gradient). `geometry` is already seen from the transposed side: its input
  * is x and its output the result; stride, padding and dilation are those of
@@ -99,10 +121,8 @@ function transposedConv(
   const taps = kernelSize[0] * kernelSize[1] * kernelSize[2];
   const flippedPadding = kernelSize.map((k, i) => dilation[i] * (k - 1) - padding[i]) as Triple;
   if (geometry.stride.every((s) => s === 1) && flippedPadding.every((p) => p >= 0)) {
-    const packed = packWeight(label, weight, taps, read, write, directVariant.quads, true);
-    const out = convDirect(label, { ...geometry, padding: flippedPadding }, x, packed, bias);
-    packed.dispose();
-    return out;
+    const flipped = { ...geometry, padding: flippedPadding };
+    return directConv(label, flipped, x, weight, read, write, bias, true);
   }
   const packed = packWeight(label, weight, taps, read, write, TRANSPOSED_QUADS);
   const out = convTransposed(label, geometry, x, packed, bias);
@@ -199,9 +219,9 @@ export function conv3d(
   };
 
   // Forward: pack the weight by input channel, then the direct kernel.
-  const packed = packWeight(op, weight, taps, { count: cin, stride: taps }, { count: cout, stride: cin * taps }, directVariant.quads);
-  const out = convDirect(op, geometry, x, packed, bias);
-  packed.dispose();
+  const read = { count: cin, stride: taps };
+  const write = { count: cout, stride: cin * taps };
+  const out = directConv(op, geometry, x, weight, read, write, bias);
 
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(op, out, inputs, [x, weight], (g, [savedX, savedWeight]) => {
@@ -288,9 +308,9 @@ export function convTranspose3d(
     let gx: Tensor | null = null;
     if (x.requiresGrad) {
       // The input gradient is the direct convolution of g with the weight.
-      const packedDirect = packWeight(op, savedWeight, taps, { count: cout, stride: taps }, { count: cin, stride: cout * taps }, directVariant.quads);
-      gx = convDirect(`${op} input gradient`, forwardGeometry, g, packedDirect, null);
-      packedDirect.dispose();
+      const read = { count: cout, stride: taps };
+      const write = { count: cin, stride: cout * taps };
+      gx = directConv(`${op} input gradient`, forwardGeometry, g, savedWeight, read, write, null);
     }
     // Weight layout [Cin, Cout, k]: the direct convolution's weight gradient
     // with g as its input and x as its output gradient.

@@ -1,0 +1,240 @@
+// Launcher of conv3d_rows, the direct convolution that loads each input
+// row segment once for all taps along W (see conv3d_rows.wgsl).
+
+import { empty, type Tensor } from '../tensor.js';
+import { GEOMETRY_UNIFORMS, geometryUniforms, type ConvGeometry } from './conv3d.js';
+import { kernelOptions, launch, type KernelSpec } from './launch.js';
+
+/** Register blocking of conv3d_rows. */
+export interface RowsVariant {
+  /** Output channel quads per invocation. */
+  quads: number;
+  /** vec4s of columns per invocation: BLOCK = 4 * vectors columns. */
+  vectors: number;
+  workgroupSize?: number;
+}
+
+/** Compile-time geometry of a conv3d_rows pipeline, besides its variant. */
+export interface RowsForm {
+  /** Bind x and out as vec4 arrays (W and OW multiples of 4). */
+  vec4: boolean;
+  kernelW: number;
+  strideW: number;
+  dilationW: number;
+  padW: number;
+}
+
+export const COMPONENTS = ['x', 'y', 'z', 'w'];
+
+/**
+ * Picks the blocking for `geometry`: one quad of output channels, and 8
+ * columns per invocation unless 12 (or 4, on rows of at most 4) waste
+ * fewer padded columns. Chosen by timing the cpu preset's convolutions on
+ * llvmpipe (bench/conv3d-shapes.ts). Two quads, or 16 columns, were slower
+ * there, likely because the extra accumulators no longer fit in registers.
+ */
+export function rowsVariantFor(geometry: ConvGeometry): RowsVariant {
+  const width = geometry.outSize[2];
+  const waste = (vectors: number) => Math.ceil(width / (4 * vectors)) * 4 * vectors - width;
+  if (width <= 4) return { quads: 1, vectors: 1 };
+  return { quads: 1, vectors: waste(3) < waste(2) ? 3 : 2 };
+}
+
+/** True when x and out can be bound as vec4 arrays for this geometry. */
+export function rowsVec4Allowed(geometry: ConvGeometry): boolean {
+  return geometry.inSize[2] % 4 === 0 && geometry.outSize[2] % 4 === 0;
+}
+
+/** WGSL of load_column: one column of an f32 row of `width` columns. */
+export function loadColumnFn(width: string): string {
+  return `fn load_column(row: u32, column: i32) -> f32 {
+  let last = i32(${width}) - 1;
+  let value = x[row + u32(clamp(column, 0, last))];
+  return select(0.0, value, column >= 0 && column <= last);
+}`;
+}
+
+/** WGSL of load_quad: one aligned vec4 of a vec4 row of `width` columns. */
+export function loadQuadFn(width: string): string {
+  return `fn load_quad(row4: u32, quad: i32) -> vec4<f32> {
+  let last = i32(${width} / 4u) - 1;
+  let value = x[row4 + u32(clamp(quad, 0, last))];
+  return select(vec4<f32>(0.0), value, quad >= 0 && quad <= last);
+}`;
+}
+
+/**
+ * Code reading the segment of an input row that the taps reach, and the
+ * WGSL expression of the value at each offset from iw_first.
+ */
+export function rowLoads(form: RowsForm, offsets: readonly number[]): { code: string[]; value: (offset: number) => string } {
+  if (!form.vec4) {
+    return {
+      code: offsets.map((r) => `let s${r} = load_column(row, iw_first + ${r});`),
+      value: (r) => `s${r}`,
+    };
+  }
+  // ow0 * STRIDE_W is a multiple of 4, so iw_first = segmentOffset mod 4.
+  const segmentOffset = (((-form.padW) % 4) + 4) % 4;
+  const quads = [...new Set(offsets.map((r) => Math.floor((r + segmentOffset) / 4)))];
+  return {
+    code: [
+      'let row4 = row / 4u;',
+      `let quad_first = (iw_first - ${segmentOffset}) / 4;`,
+      ...quads.map((m) => `let q${m} = load_quad(row4, quad_first + ${m});`),
+    ],
+    value: (r) => {
+      const at = r + segmentOffset;
+      return `q${Math.floor(at / 4)}.${COMPONENTS[at % 4]}`;
+    },
+  };
+}
+
+/** Returns the vec4 of the input values that tap kw meets in vector v. */
+export function tapVector(form: RowsForm, kw: number, v: number, value: (offset: number) => string): string {
+  const lanes = [0, 1, 2, 3].map((i) => kw * form.dilationW + (4 * v + i) * form.strideW);
+  const names = lanes.map(value);
+  // Four consecutive components of one loaded vec4 are that vec4.
+  const whole = names.every((name, i) => name.endsWith(`.${COMPONENTS[i]}`)) &&
+    new Set(names.map((name) => name.split('.')[0])).size === 1;
+  return whole ? names[0].split('.')[0] : `vec4<f32>(${names.join(', ')})`;
+}
+
+function rowsConstants(variant: RowsVariant, form: RowsForm): Record<string, string> {
+  const block = 4 * variant.vectors;
+  const channels = [...Array(4 * variant.quads).keys()];
+  const vectors = [...Array(variant.vectors).keys()];
+  const taps = [...Array(form.kernelW).keys()];
+  const offsets = [
+    ...new Set(
+      taps.flatMap((kw) =>
+        [...Array(block).keys()].map((j) => kw * form.dilationW + j * form.strideW),
+      ),
+    ),
+  ].sort((a, b) => a - b);
+  const loads = rowLoads(form, offsets);
+  const tapCode = taps.map((kw) =>
+    [
+      '{',
+      ...[...Array(variant.quads).keys()].map(
+        (q) => `  let w${q} = weight[(tap_row + ${kw}u) * params.out_quads + quad0 + ${q}u];`,
+      ),
+      ...vectors.map((v) => `  let x${v} = ${tapVector(form, kw, v, loads.value)};`),
+      ...channels.flatMap((o) =>
+        vectors.map(
+          (v) =>
+            `  acc${o}_${v} = fma(vec4<f32>(w${Math.floor(o / 4)}.${COMPONENTS[o % 4]}), ` +
+            `x${v}, acc${o}_${v});`,
+        ),
+      ),
+      '}',
+    ].join('\n        '),
+  );
+  return {
+    QUADS: String(variant.quads),
+    BLOCK: String(block),
+    KERNEL_W: String(form.kernelW),
+    STRIDE_W: String(form.strideW),
+    LOAD_FN: form.vec4 ? loadQuadFn('params.in_width') : loadColumnFn('params.in_width'),
+    ACC_DECL: channels
+      .flatMap((o) => vectors.map((v) => `var acc${o}_${v} = vec4<f32>(0.0);`))
+      .join('\n  '),
+    ROW_LOADS: loads.code.join('\n        '),
+    ROW_TAPS: tapCode.join('\n        '),
+    ACC_STORE: channels.map((o) => storeCode(form, o, vectors)).join('\n  '),
+  };
+}
+
+function storeCode(form: RowsForm, o: number, vectors: readonly number[]): string {
+  const lines = [`if (quad0 * 4u + ${o}u < params.out_channels) {`];
+  lines.push(`  let co = quad0 * 4u + ${o}u;`);
+  lines.push('  let b = bias_of(co);');
+  for (const v of vectors) {
+    if (form.vec4) {
+      lines.push(
+        `  if (ow0 + ${4 * v}u < params.out_width) {`,
+        `    out[(first + co * plane_size) / 4u + ${v}u] = acc${o}_${v} + vec4<f32>(b);`,
+        '  }',
+      );
+      continue;
+    }
+    for (let i = 0; i < 4; i++) {
+      const column = 4 * v + i;
+      lines.push(
+        `  if (ow0 + ${column}u < params.out_width) {`,
+        `    out[first + co * plane_size + ${column}u] = acc${o}_${v}.${COMPONENTS[i]} + b;`,
+        '  }',
+      );
+    }
+  }
+  lines.push('}');
+  return lines.join('\n  ');
+}
+
+const specs = new Map<string, KernelSpec>();
+
+function rowsSpec(variant: RowsVariant, form: RowsForm): KernelSpec {
+  const key = JSON.stringify([variant, form]);
+  let spec = specs.get(key);
+  if (!spec) {
+    const element = form.vec4 ? 'vec4<f32>' : 'f32';
+    spec = {
+      name: 'conv3d_rows',
+      uniforms: GEOMETRY_UNIFORMS,
+      bindings: [
+        { name: 'x', access: 'read', type: element },
+        { name: 'weight', access: 'read', type: 'vec4<f32>' },
+        { name: 'bias', access: 'read' },
+        { name: 'out', access: 'read_write', type: element },
+      ],
+      constants: rowsConstants(variant, form),
+      workgroupSize: variant.workgroupSize,
+    };
+    specs.set(key, spec);
+  }
+  return spec;
+}
+
+/**
+ * Direct convolution of `x` with a weight packed by packWeight with
+ * `variant.quads` quads per invocation.
+ */
+export function convRows(
+  op: string,
+  geometry: ConvGeometry,
+  x: Tensor,
+  packed: Tensor,
+  bias: Tensor | null,
+  variant: RowsVariant,
+  vec4 = rowsVec4Allowed(geometry),
+): Tensor {
+  const form: RowsForm = {
+    vec4,
+    kernelW: geometry.kernelSize[2],
+    strideW: geometry.stride[2],
+    dilationW: geometry.dilation[2],
+    padW: geometry.padding[2],
+  };
+  const spec = rowsSpec(variant, form);
+  const blocksW = Math.ceil(geometry.outSize[2] / (4 * variant.vectors));
+  const [od, oh, ow] = geometry.outSize;
+  const out = empty([geometry.batch, geometry.outChannels, od, oh, ow], op);
+  const workgroupSize = spec.workgroupSize ?? kernelOptions.workgroupSize;
+  const uniforms = geometryUniforms(geometry, blocksW, bias !== null, workgroupSize, variant.quads);
+  const quadGroups = uniforms.out_quads / variant.quads;
+  // A binding may not be empty, so without a bias the packed weight is bound
+  // in its place (the kernel does not read it).
+  const biasBuffer = bias ?? packed;
+  launch(spec, {
+    label: op,
+    uniforms,
+    buffers: [
+      { buffer: x.buffer(op), bytes: x.bytes },
+      { buffer: packed.buffer(op), bytes: packed.bytes },
+      { buffer: biasBuffer.buffer(op), bytes: biasBuffer.bytes },
+      { buffer: out.buffer(op), bytes: out.bytes },
+    ],
+    workgroups: geometry.batch * quadGroups * uniforms.groups_per_plane,
+  });
+  return out;
+}

@@ -1,0 +1,124 @@
+// The vec4 form of the direct convolution kernel (conv3d_rows), which
+// conv3d takes when W and the output's W are multiples of 4, against the
+// float64 reference, against its own scalar form, and by finite differences.
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { conv3d, convTranspose3d } from '../src/ops/conv.js';
+import { gradCheck } from '../src/index.js';
+import { packWeight, type ConvGeometry, type Triple } from '../src/kernels/conv3d.js';
+import { convRows, rowsVariantFor, rowsVec4Allowed } from '../src/kernels/conv3d_rows.js';
+import { conv3dRef, convTranspose3dRef, type ConvParams } from '../src/reference/conv.js';
+import type { NDArray } from '../src/reference/ndarray.js';
+import { device, expectClose, hostAndDevice } from './helpers.js';
+
+beforeAll(device);
+
+interface Case {
+  name: string;
+  x: number[];
+  weight: number[];
+  stride: Triple;
+  padding: Triple;
+  dilation: Triple;
+}
+
+const CASES: Case[] = [
+  { name: 'k3 padding 1 width 8', x: [1, 3, 3, 5, 8], weight: [5, 3, 3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
+  { name: 'k3 stride 2 width 16', x: [2, 2, 5, 3, 16], weight: [3, 2, 3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1], dilation: [1, 1, 1] },
+  { name: 'k2 stride 2 width 8', x: [1, 3, 4, 4, 8], weight: [4, 3, 2, 2, 2], stride: [2, 2, 2], padding: [0, 0, 0], dilation: [1, 1, 1] },
+  { name: 'dilation 2 padding 2 width 8', x: [1, 2, 5, 4, 8], weight: [3, 2, 3, 3, 3], stride: [1, 1, 1], padding: [2, 2, 2], dilation: [2, 2, 2] },
+  { name: 'k1 width 4 six channels', x: [1, 4, 3, 5, 4], weight: [6, 4, 1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] },
+  { name: 'k3 width 12', x: [1, 2, 3, 3, 12], weight: [4, 2, 3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
+];
+
+function params(c: Case): ConvParams {
+  return { stride: c.stride, padding: c.padding, dilation: c.dilation };
+}
+
+function geometryOf(c: Case): ConvGeometry {
+  const inSize = c.x.slice(2) as Triple;
+  const kernelSize = c.weight.slice(2) as Triple;
+  const outSize = inSize.map(
+    (s, i) => Math.floor((s + 2 * c.padding[i] - c.dilation[i] * (kernelSize[i] - 1) - 1) / c.stride[i]) + 1,
+  ) as Triple;
+  return {
+    batch: c.x[0],
+    inChannels: c.x[1],
+    inSize,
+    outChannels: c.weight[0],
+    outSize,
+    kernelSize,
+    stride: c.stride,
+    padding: c.padding,
+    dilation: c.dilation,
+  };
+}
+
+describe('conv3d rows vec4 form', () => {
+  for (const c of CASES) {
+    it(`conv3d ${c.name}`, async () => {
+      expect(rowsVec4Allowed(geometryOf(c))).toBe(true);
+      const [xh, x] = hostAndDevice(c.x, 1);
+      const [wh, w] = hostAndDevice(c.weight, 2);
+      const [bh, b] = hostAndDevice([c.weight[0]], 3);
+      const out = conv3d(x, w, b, params(c));
+      const ref = conv3dRef(xh, wh, bh, params(c));
+      expect(out.shape).toEqual(ref.shape);
+      // Sums of at most 108 products: rtol 1e-5 of the largest output.
+      expectClose(await out.toArray(), ref.data, 1e-5, 1e-6);
+    });
+
+    it(`vec4 and scalar forms agree bitwise ${c.name}`, async () => {
+      const geometry = geometryOf(c);
+      const [, x] = hostAndDevice(c.x, 4);
+      const [, w] = hostAndDevice(c.weight, 5);
+      const [, b] = hostAndDevice([c.weight[0]], 6);
+      const taps = c.weight[2] * c.weight[3] * c.weight[4];
+      const variant = rowsVariantFor(geometry);
+      const packed = packWeight(
+        'test',
+        w,
+        taps,
+        { count: c.x[1], stride: taps },
+        { count: c.weight[0], stride: c.x[1] * taps },
+        variant.quads,
+      );
+      const vec4 = await convRows('test', geometry, x, packed, b, variant, true).toArray();
+      const scalar = await convRows('test', geometry, x, packed, b, variant, false).toArray();
+      expect(Array.from(vec4)).toEqual(Array.from(scalar));
+    });
+  }
+});
+
+describe('conv3d rows vec4 gradients', () => {
+  for (const c of [CASES[0], CASES[1], CASES[3]]) {
+    it(`conv3d gradients ${c.name}`, async () => {
+      const result = await gradCheck(
+        (x, w, b) => conv3d(x, w, b, params(c)),
+        (x: NDArray, w: NDArray, b: NDArray) => conv3dRef(x, w, b, params(c)),
+        [{ shape: c.x }, { shape: c.weight }, { shape: [c.weight[0]] }],
+        { rtol: 1e-3, atol: 1e-4 },
+      );
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+});
+
+describe('convTranspose3d rows vec4 gradients', () => {
+  it('convTranspose3d gradients k2 stride 2 width 4', async () => {
+    const options = {
+      stride: [2, 2, 2] as Triple,
+      padding: [0, 0, 0] as Triple,
+      outputPadding: [0, 0, 0] as Triple,
+      dilation: [1, 1, 1] as Triple,
+    };
+    // The output is [1, 3, 6, 6, 8], so both gradients take the vec4 forms.
+    const result = await gradCheck(
+      (x, w, b) => convTranspose3d(x, w, b, options),
+      (x: NDArray, w: NDArray, b: NDArray) => convTranspose3dRef(x, w, b, options),
+      [{ shape: [1, 2, 3, 3, 4] }, { shape: [2, 3, 2, 2, 2] }, { shape: [3] }],
+      { rtol: 1e-3, atol: 1e-4 },
+    );
+    expect(result.ok, result.report).toBe(true);
+  });
+});
