@@ -43,6 +43,7 @@ const BROWSER_TESTS = [
   'test/augment.test.ts',
   'test/phantom.test.ts',
   'test/rrl-model.test.ts',
+  'test/bundle-run.test.ts',
 ];
 
 // Chromium 156 (Debian's `chromium` package) offers WebGPU on a machine
@@ -91,6 +92,8 @@ export default defineConfig({
           name: 'browser',
           include: BROWSER_TESTS,
           sequence: { groupOrder: 1 },
+          // Builds dist/browser/ for bundle-run.test.ts.
+          globalSetup: ['test/browser-bundle-setup.ts'],
           browser: {
             enabled: true,
             headless: true,
