@@ -14,6 +14,10 @@ import {
   type Triple,
 } from '../kernels/conv3d.js';
 import { convRows, rowsVariantFor } from '../kernels/conv3d_rows.js';
+import {
+  convWeightGradRows,
+  weightGradRowsAllowed,
+} from '../kernels/conv3d_weight_grad_rows.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { reduceKernel } from './reduce.js';
 
@@ -67,9 +71,14 @@ function biasGrad(g: Tensor): Tensor {
   return reduceKernel('conv bias gradient', 'sum', g, [0, 2, 3, 4], false);
 }
 
-/** Sums weight-gradient partials over their chunk axis into `shape`. */
+/**
+ * Weight gradient of the convolution `geometry` from x to g: partial sums
+ * over chunks of rows, then their sum over the chunk axis.
+ */
 function weightGrad(op: string, x: Tensor, g: Tensor, geometry: ConvGeometry): Tensor {
-  const partial = convWeightGradPartials(op, x, g, geometry);
+  const partial = weightGradRowsAllowed(x, g)
+    ? convWeightGradRows(op, x, g, geometry)
+    : convWeightGradPartials(op, x, g, geometry);
   const summed = reduceKernel(`${op} weight gradient`, 'sum', partial, [0], false);
   partial.dispose();
   return summed;

@@ -1,0 +1,246 @@
+// Launcher of conv3d_weight_grad_rows, the weight gradient that loads each
+// row segment of the input once for all taps along W (see the .wgsl file).
+
+import { empty, formatShape, type Tensor } from '../tensor.js';
+import type { ConvGeometry } from './conv3d.js';
+import {
+  COMPONENTS,
+  loadQuadFn,
+  tapVector,
+  type RowsForm,
+} from './conv3d_rows.js';
+import { launch, type KernelSpec } from './launch.js';
+import { isCpuAdapter } from './runs.js';
+
+const LOAD_G = `fn load_g(row: u32, column: u32) -> vec4<f32> {
+  return g[(row + column) / 4u];
+}`;
+
+/** True when x and g can be bound as vec4 arrays (W and OW multiples of 4). */
+export function weightGradRowsAllowed(x: Tensor, g: Tensor): boolean {
+  return x.shape[4] % 4 === 0 && g.shape[4] % 4 === 0;
+}
+
+/**
+ * Loads of the x segment as aligned vec4s, with the vec4s one step shares
+ * with the next, and the WGSL expression of the value at each offset.
+ */
+function segmentLoads(form: RowsForm, offsets: readonly number[]): {
+  start: string[];
+  loads: string[];
+  shift: string[];
+  value: (offset: number) => string;
+} {
+  // As in conv3d_rows: iw_first = segmentOffset mod 4 at every step.
+  const segmentOffset = (((-form.padW) % 4) + 4) % 4;
+  const count = Math.floor((offsets[offsets.length - 1] + segmentOffset) / 4) + 1;
+  // One step moves 4 output columns, 4 * STRIDE_W input columns.
+  const advance = form.strideW;
+  const shared = Math.max(0, count - advance);
+  const quadAt = (m: number, first: string) => `load_quad(row4, ${first} + ${m})`;
+  const rowFirst = `(-i32(params.pad_w) - ${segmentOffset}) / 4`;
+  return {
+    start: [
+      'let row4 = row / 4u;',
+      ...[...Array(shared).keys()].map((m) => `var q${m} = ${quadAt(m, rowFirst)};`),
+    ],
+    loads: [
+      `let quad_first = (iw_first - ${segmentOffset}) / 4;`,
+      ...[...Array(count - shared).keys()].map(
+        (i) => `let q${shared + i} = ${quadAt(shared + i, 'quad_first')};`,
+      ),
+    ],
+    shift: [...Array(shared).keys()].map((m) => `q${m} = q${m + advance};`),
+    value: (r) => {
+      const at = r + segmentOffset;
+      return `q${Math.floor(at / 4)}.${COMPONENTS[at % 4]}`;
+    },
+  };
+}
+
+function weightGradConstants(form: RowsForm): Record<string, string> {
+  const taps = [...Array(form.kernelW).keys()];
+  const offsets = [
+    ...new Set(taps.flatMap((kw) => [0, 1, 2, 3].map((i) => kw * form.dilationW + i * form.strideW))),
+  ].sort((a, b) => a - b);
+  const segment = segmentLoads(form, offsets);
+  const channels = [0, 1, 2, 3];
+  const update = taps.flatMap((kw) => [
+    `let x${kw} = ${tapVector(form, kw, 0, segment.value)};`,
+    ...channels.map((c) => `acc${c}_${kw} = fma(gv${c}, x${kw}, acc${c}_${kw});`),
+  ]);
+  const store = channels.map((c) =>
+    [
+      `if (gq * 4u + ${c}u < params.g_channels) {`,
+      `  let base = first + (gq * 4u + ${c}u) * params.x_channels * taps;`,
+      ...taps.map(
+        (kw) =>
+          `  partial[base + ${kw}u] = (acc${c}_${kw}.x + acc${c}_${kw}.y) + ` +
+          `(acc${c}_${kw}.z + acc${c}_${kw}.w);`,
+      ),
+      '}',
+    ].join('\n  '),
+  );
+  return {
+    KERNEL_W: String(form.kernelW),
+    STRIDE_W: String(form.strideW),
+    LOAD_FN: `${loadQuadFn('params.x_width')}\n\n${LOAD_G}`,
+    ACC_DECL: channels
+      .flatMap((c) => taps.map((kw) => `var acc${c}_${kw} = vec4<f32>(0.0);`))
+      .join('\n  '),
+    ROW_START: segment.start.join('\n    '),
+    ROW_LOADS: segment.loads.join('\n      '),
+    ACC_UPDATE: update.join('\n      '),
+    ROW_SHIFT: segment.shift.join('\n      '),
+    ACC_STORE: store.join('\n  '),
+  };
+}
+
+const UNIFORMS = [
+  ['lanes', 'u32'],
+  ['lane_groups', 'u32'],
+  ['g_quads', 'u32'],
+  ['groups', 'u32'],
+  ['rows_per_chunk', 'u32'],
+  ['batch', 'u32'],
+  ['x_channels', 'u32'],
+  ['x_depth', 'u32'],
+  ['x_height', 'u32'],
+  ['x_width', 'u32'],
+  ['g_channels', 'u32'],
+  ['g_depth', 'u32'],
+  ['g_height', 'u32'],
+  ['g_width', 'u32'],
+  ['kernel_d', 'u32'],
+  ['kernel_h', 'u32'],
+  ['stride_d', 'u32'],
+  ['stride_h', 'u32'],
+  ['pad_d', 'u32'],
+  ['pad_h', 'u32'],
+  ['pad_w', 'u32'],
+  ['dilation_d', 'u32'],
+  ['dilation_h', 'u32'],
+] as const;
+
+const specs = new Map<string, KernelSpec>();
+
+function weightGradSpec(form: RowsForm, workgroupSize: number): KernelSpec {
+  const key = JSON.stringify([form, workgroupSize]);
+  let spec = specs.get(key);
+  if (!spec) {
+    spec = {
+      name: 'conv3d_weight_grad_rows',
+      uniforms: UNIFORMS,
+      bindings: [
+        { name: 'x', access: 'read', type: 'vec4<f32>' },
+        { name: 'g', access: 'read', type: 'vec4<f32>' },
+        { name: 'partial', access: 'read_write' },
+      ],
+      constants: weightGradConstants(form),
+      workgroupSize,
+    };
+    specs.set(key, spec);
+  }
+  return spec;
+}
+
+export const weightGradOptions = {
+  /**
+   * Workgroups the pass aims for on CPU adapters, where each thread runs
+   * whole workgroups and fewer chunks leave less to reduce.
+   */
+  cpuWorkgroups: 64,
+  /** Invocations the pass aims for on other adapters, enough to fill a GPU. */
+  gpuInvocations: 1 << 16,
+};
+
+/**
+ * Splits `rows` into chunks so that the pass runs about the workgroups or
+ * invocations that weightGradOptions aims for on this adapter.
+ */
+function planChunks(
+  rows: number,
+  workgroupsPerChunk: number,
+  workgroupSize: number,
+): { rowsPerChunk: number; chunkCount: number } {
+  const target = isCpuAdapter()
+    ? weightGradOptions.cpuWorkgroups / workgroupsPerChunk
+    : weightGradOptions.gpuInvocations / (workgroupsPerChunk * workgroupSize);
+  const chunks = Math.max(1, Math.min(rows, Math.ceil(target)));
+  const rowsPerChunk = Math.ceil(rows / chunks);
+  return { rowsPerChunk, chunkCount: Math.ceil(rows / rowsPerChunk) };
+}
+
+/**
+ * Partial weight-gradient sums [chunks, Cg, Cx, kD, kH, kW] of the
+ * convolution `geometry`, which maps x to g; needs weightGradRowsAllowed.
+ */
+export function convWeightGradRows(
+  op: string,
+  x: Tensor,
+  g: Tensor,
+  geometry: ConvGeometry,
+): Tensor {
+  if (!weightGradRowsAllowed(x, g)) {
+    throw new RangeError(
+      `${op}: the weight gradient by rows needs widths that are multiples ` +
+        `of 4, got x ${formatShape(x.shape)} and g ${formatShape(g.shape)}`,
+    );
+  }
+  const [, xChannels, xd, xh, xw] = x.shape;
+  const [batch, gChannels, gd, gh, gw] = g.shape;
+  const [kd, kh, kw] = geometry.kernelSize;
+  const form: RowsForm = {
+    vec4: true,
+    kernelW: kw,
+    strideW: geometry.stride[2],
+    dilationW: geometry.dilation[2],
+    padW: geometry.padding[2],
+  };
+  const lanes = xChannels * kd * kh;
+  // Multiples of 8 fill the 8-lane SIMD groups of llvmpipe (AVX2).
+  const workgroupSize = Math.min(256, Math.ceil(lanes / 8) * 8);
+  const spec = weightGradSpec(form, workgroupSize);
+  const laneGroups = Math.ceil(lanes / workgroupSize);
+  const gQuads = Math.ceil(gChannels / 4);
+  const perChunk = laneGroups * gQuads;
+  const { rowsPerChunk, chunkCount } = planChunks(batch * gd * gh, perChunk, workgroupSize);
+  const partial = empty([chunkCount, gChannels, xChannels, kd, kh, kw], op);
+  const groups = chunkCount * perChunk;
+
+  launch(spec, {
+    label: `${op} weight gradient`,
+    uniforms: {
+      lanes,
+      lane_groups: laneGroups,
+      g_quads: gQuads,
+      groups,
+      rows_per_chunk: rowsPerChunk,
+      batch,
+      x_channels: xChannels,
+      x_depth: xd,
+      x_height: xh,
+      x_width: xw,
+      g_channels: gChannels,
+      g_depth: gd,
+      g_height: gh,
+      g_width: gw,
+      kernel_d: kd,
+      kernel_h: kh,
+      stride_d: geometry.stride[0],
+      stride_h: geometry.stride[1],
+      pad_d: geometry.padding[0],
+      pad_h: geometry.padding[1],
+      pad_w: geometry.padding[2],
+      dilation_d: geometry.dilation[0],
+      dilation_h: geometry.dilation[1],
+    },
+    buffers: [
+      { buffer: x.buffer(op), bytes: x.bytes },
+      { buffer: g.buffer(op), bytes: g.bytes },
+      { buffer: partial.buffer(op), bytes: partial.bytes },
+    ],
+    workgroups: groups,
+  });
+  return partial;
+}

@@ -1,0 +1,111 @@
+// Weight gradient of a 3D convolution by row segments, in partial sums over
+// chunks of rows:
+//   partial[chunk, cg, cx, tap] = sum over rows r of the chunk and columns ow
+//     of g[n, cg, od, oh, ow] * x[n, cx, od*sd + kd*dd - pd,
+//                                 oh*sh + kh*dh - ph, ow*sw + kw*dw - pw]
+// where a row r is one (n, od, oh) of g and tap = (kd, kh, kw), with x read
+// as 0 outside the volume. Summing partial over its first axis (a separate,
+// fixed-order reduction) gives the gradient [Cg, Cx, kD, kH, kW]: conv3d's
+// weight layout when g is the output gradient and x the input.
+// conv_transpose3d's weight gradient is the same sum with the roles of the
+// two tensors exchanged.
+//
+// Layout: x [N, Cx, D, H, W], g [N, Cg, OD, OH, OW], row-major f32.
+//
+// A workgroup takes one chunk of rows and 4 channels of g; its invocations
+// take one (cx, kd, kh) each, lane = (cx * kD + kd) * kH + kh, and all
+// KERNEL_W taps along W. So the g values are the same for every invocation
+// of the workgroup, which lets the compiler load them once for all. Each
+// invocation walks the rows of its chunk 4 columns at a time: the 4
+// columns are the lanes of its vec4 accumulators (4 x KERNEL_W of them),
+// and it loads the segment of the x row that the taps reach from them once
+// for all taps, keeping the vec4s the next step shares (SHARED_QUADS) in
+// registers. The lanes are added, (x + y) + (z + w), before the store.
+// Channels of g past the end are read from the last channel and not stored.
+//
+// x and g are bound as vec4<f32> arrays, so W and OW must be multiples of
+// 4 (conv3d_weight_grad takes the other cases). The x segment is read as
+// aligned vec4s starting (-pad_w) mod 4 columns before the first input
+// column; a vec4 lies either inside the row or wholly in the padding, which
+// reads as 0.
+//
+// Bindings: 1 x (read, vec4<f32>), 2 g (read, vec4<f32>), 3 partial (read_write, f32) of shape [chunks, Cg, Cx, taps].
+// Uniforms: lanes = Cx * kD * kH; lane_groups = ceil(lanes /
+//   WORKGROUP_SIZE); g_quads = ceil(Cg / 4); groups = chunks * g_quads *
+//   lane_groups workgroups; rows_per_chunk; sizes; strides, padding and
+//   dilation of D and H; pad_w.
+// Constants: KERNEL_W, STRIDE_W; the generated code LOAD_FN (loads of g,
+//   and of x reading 0 outside a row), ACC_DECL, ROW_START (the loads before
+//   the first step of a row), ROW_LOADS, ACC_UPDATE, ROW_SHIFT (the vec4s
+//   kept for the next step) and ACC_STORE.
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: groups workgroups, folded into
+//   2D or 3D past 65,535.
+
+const KERNEL_W: u32 = {{KERNEL_W}}u;
+const STRIDE_W: u32 = {{STRIDE_W}}u;
+
+{{LOAD_FN}}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let group = workgroup_linear(wid, nwg);
+  if (group >= params.groups) {
+    return;
+  }
+  let lane_group = group % params.lane_groups;
+  let gq = (group / params.lane_groups) % params.g_quads;
+  let chunk = group / (params.lane_groups * params.g_quads);
+  let lane = lane_group * WORKGROUP_SIZE + lid;
+  if (lane >= params.lanes) {
+    return;
+  }
+  let kh = lane % params.kernel_h;
+  let kd = (lane / params.kernel_h) % params.kernel_d;
+  let cx = lane / (params.kernel_h * params.kernel_d);
+
+  let g_plane = params.g_depth * params.g_height * params.g_width;
+  let x_plane = params.x_depth * params.x_height * params.x_width;
+  let last_g = params.g_channels - 1u;
+  let g_offset0 = min(gq * 4u, last_g) * g_plane;
+  let g_offset1 = min(gq * 4u + 1u, last_g) * g_plane;
+  let g_offset2 = min(gq * 4u + 2u, last_g) * g_plane;
+  let g_offset3 = min(gq * 4u + 3u, last_g) * g_plane;
+
+  {{ACC_DECL}}
+  let rows = params.batch * params.g_depth * params.g_height;
+  let row_end = min(rows, (chunk + 1u) * params.rows_per_chunk);
+  let steps = (params.g_width + 3u) / 4u;
+  for (var r = chunk * params.rows_per_chunk; r < row_end; r++) {
+    let oh = r % params.g_height;
+    let od = (r / params.g_height) % params.g_depth;
+    let n = r / (params.g_height * params.g_depth);
+    let id = i32(od * params.stride_d + kd * params.dilation_d) - i32(params.pad_d);
+    let ih = i32(oh * params.stride_h + kh * params.dilation_h) - i32(params.pad_h);
+    if (id < 0 || id >= i32(params.x_depth) || ih < 0 || ih >= i32(params.x_height)) {
+      continue;
+    }
+    let g_row = n * params.g_channels * g_plane + (od * params.g_height + oh) * params.g_width;
+    let row = (n * params.x_channels + cx) * x_plane
+      + (u32(id) * params.x_height + u32(ih)) * params.x_width;
+    {{ROW_START}}
+    for (var t = 0u; t < steps; t++) {
+      let ow0 = t * 4u;
+      // Input column of tap 0 for output column ow0.
+      let iw_first = i32(ow0 * STRIDE_W) - i32(params.pad_w);
+      let gv0 = load_g(g_row + g_offset0, ow0);
+      let gv1 = load_g(g_row + g_offset1, ow0);
+      let gv2 = load_g(g_row + g_offset2, ow0);
+      let gv3 = load_g(g_row + g_offset3, ow0);
+      {{ROW_LOADS}}
+      {{ACC_UPDATE}}
+      {{ROW_SHIFT}}
+    }
+  }
+  // partial[chunk, cg, cx, tap]
+  let taps = params.kernel_d * params.kernel_h * KERNEL_W;
+  let first = (chunk * params.g_channels * params.x_channels + cx) * taps
+    + (kd * params.kernel_h + kh) * KERNEL_W;
+  {{ACC_STORE}}
+}
