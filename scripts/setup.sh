@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-command setup: installs the npm dependencies, makes a WebGPU adapter
 # available (installing the lavapipe driver on Debian/Ubuntu when no adapter
-# works and this runs as root), then runs the main job.
+# works and this runs as root), checks the device, then runs the main job:
+# `rrl-medsam demo` on the embedded IXI scans. Arguments go to demo, so
+# `bash scripts/setup.sh --quick` runs its few-minute version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +20,4 @@ fi
 npm ci --no-audit --no-fund
 bash scripts/setup-gpu.sh
 npm run --silent selfcheck
+npm run --silent demo -- "$@"

@@ -15,7 +15,7 @@ import { RRL_PRESETS, type RrlPresetName } from '../nn/rrl/config.js';
 import { RrlMedSam } from '../nn/rrl/model.js';
 import { readSamCheckpoint } from '../nn/sam/key-map.js';
 import type { SamConfigName } from '../nn/sam/config.js';
-import { createAugmenter } from '../pipeline/augment.js';
+import { createAugmenter, type AugmentOptions } from '../pipeline/augment.js';
 import {
   prepareModelAtlas,
   toAtlasSpace,
@@ -101,6 +101,20 @@ const LOSS_COLUMNS: [string, string][] = [
   ['generalSegmentation', 'seg_g'],
   ['distillation', 'rec'],
 ];
+
+/**
+ * The augmentation of `train`: rotation up to 10 degrees, scaling by 0.9
+ * to 1.1 and a smooth elastic field of 1 voxel per control point, drawn
+ * independently for the atlas and the target. Mirroring is off, because
+ * the structure tables name left and right structures and a pair with
+ * only one image mirrored has no smooth deformation between them.
+ */
+export const TRAINING_AUGMENTATION: AugmentOptions = Object.freeze({
+  mirrorAxes: [],
+  rotationDeg: 10,
+  scaleRange: [0.9, 1.1] as const,
+  elasticMagnitude: 1,
+});
 
 /** What a run produced, for demo and the caller's summary. */
 export interface TrainOutcome {
@@ -407,7 +421,7 @@ export async function runTraining(
         seed: settings.seed,
         lr: settings.lr,
         alpha: settings.alpha,
-        augment: createAugmenter(),
+        augment: createAugmenter(TRAINING_AUGMENTATION),
       },
     );
     try {

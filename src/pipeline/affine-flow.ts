@@ -239,8 +239,8 @@ function multiply3(a: readonly number[], b: readonly number[]): number[] {
 
 /**
  * Builds the voxel affine p' = c + R S H (p - c) + t about the centre c =
- * (size - 1) / 2 of a grid of `shape` [D, H, W]: rotation R, scale S and
- * shear H (upper triangular with unit diagonal) leave the centre in place
+ * (size - 1) / 2 of a grid of `shape` ([D, H, W]). The rotation R, scale S
+ * and shear H (upper triangular with unit diagonal) leave the centre in place
  * and the translation t moves it.
  */
 export function affineFromParameters(
