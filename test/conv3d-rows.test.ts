@@ -1,6 +1,8 @@
-// The vec4 form of the direct convolution kernel (conv3d_rows), which
-// conv3d takes when W and the output's W are multiples of 4, against the
-// float64 reference, against its own scalar form, and by finite differences.
+// The vec4 forms of the row-segment convolution kernels (conv3d_rows,
+// conv3d_transpose_rows), which conv3d and convTranspose3d take when W and
+// the output's W are multiples of 4, against the float64 reference,
+// against the scalar form, and by finite differences; and the wide-stride
+// case that keeps the conv3d_transpose kernel.
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conv3d, convTranspose3d } from '../src/ops/conv.js';
@@ -102,6 +104,63 @@ describe('conv3d rows vec4 gradients', () => {
       expect(result.ok, result.report).toBe(true);
     });
   }
+});
+
+describe('convTranspose3d rows vec4 form', () => {
+  const cases = [
+    { name: 'k3 stride 3 width 4', x: [1, 2, 3, 2, 4], weight: [2, 3, 3, 3, 3], stride: 3, padding: 0, outputPadding: 0 },
+    { name: 'k3 stride 2 padding 1 width 4', x: [2, 3, 3, 3, 4], weight: [3, 5, 3, 3, 3], stride: 2, padding: 1, outputPadding: 1 },
+    { name: 'k4 stride 4 width 4', x: [1, 2, 2, 3, 4], weight: [2, 2, 4, 4, 4], stride: 4, padding: 0, outputPadding: 0 },
+  ];
+  const triple = (v: number): Triple => [v, v, v];
+  for (const c of cases) {
+    it(`convTranspose3d ${c.name}`, async () => {
+      const options = {
+        stride: triple(c.stride),
+        padding: triple(c.padding),
+        outputPadding: triple(c.outputPadding),
+        dilation: triple(1),
+      };
+      const [xh, x] = hostAndDevice(c.x, 7);
+      const [wh, w] = hostAndDevice(c.weight, 8);
+      const [bh, b] = hostAndDevice([c.weight[1]], 9);
+      const out = convTranspose3d(x, w, b, options);
+      const ref = convTranspose3dRef(xh, wh, bh, options);
+      expect(out.shape).toEqual(ref.shape);
+      expect(out.shape[4] % 4).toBe(0);
+      expectClose(await out.toArray(), ref.data, 1e-5, 1e-6);
+    });
+  }
+});
+
+describe('convTranspose3d wide stride', () => {
+  // A stride past TRANSPOSE_ROWS_MAX_STRIDE along W takes conv3d_transpose.
+  const options = {
+    stride: [1, 2, 5] as Triple,
+    padding: [0, 1, 1] as Triple,
+    outputPadding: [0, 1, 2] as Triple,
+    dilation: [1, 1, 1] as Triple,
+  };
+
+  it('convTranspose3d stride 5 along W', async () => {
+    const [xh, x] = hostAndDevice([1, 2, 2, 3, 3], 10);
+    const [wh, w] = hostAndDevice([2, 3, 2, 2, 3], 11);
+    const [bh, b] = hostAndDevice([3], 12);
+    const out = convTranspose3d(x, w, b, options);
+    const ref = convTranspose3dRef(xh, wh, bh, options);
+    expect(out.shape).toEqual(ref.shape);
+    expectClose(await out.toArray(), ref.data, 1e-5, 1e-6);
+  });
+
+  it('convTranspose3d gradients stride 5 along W', async () => {
+    const result = await gradCheck(
+      (x, w, b) => convTranspose3d(x, w, b, options),
+      (x: NDArray, w: NDArray, b: NDArray) => convTranspose3dRef(x, w, b, options),
+      [{ shape: [1, 2, 2, 3, 3] }, { shape: [2, 3, 2, 2, 3] }, { shape: [3] }],
+      { rtol: 1e-3, atol: 1e-4 },
+    );
+    expect(result.ok, result.report).toBe(true);
+  });
 });
 
 describe('convTranspose3d rows vec4 gradients', () => {

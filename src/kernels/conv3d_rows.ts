@@ -145,7 +145,7 @@ function rowsConstants(variant: RowsVariant, form: RowsForm): Record<string, str
   };
 }
 
-function storeCode(form: RowsForm, o: number, vectors: readonly number[]): string {
+export function storeCode(form: RowsForm, o: number, vectors: readonly number[]): string {
   const lines = [`if (quad0 * 4u + ${o}u < params.out_channels) {`];
   lines.push(`  let co = quad0 * 4u + ${o}u;`);
   lines.push('  let b = bias_of(co);');

@@ -15,6 +15,10 @@ import {
 } from '../kernels/conv3d.js';
 import { convRows, rowsVariantFor } from '../kernels/conv3d_rows.js';
 import {
+  convTransposedRows,
+  TRANSPOSE_ROWS_MAX_STRIDE,
+} from '../kernels/conv3d_transpose_rows.js';
+import {
   convWeightGradRows,
   weightGradRowsAllowed,
 } from '../kernels/conv3d_weight_grad_rows.js';
@@ -115,7 +119,8 @@ function directConv(
  * axes of `weight` (see packWeight). With stride 1 and padding <= dilation
  * * (k - 1) the result equals the direct convolution with the reversed
  * kernel and padding dilation * (k - 1) - padding, which runs on the faster
- * direct kernel.
+ * direct kernel. Other strides along W up to TRANSPOSE_ROWS_MAX_STRIDE run
+ * on the row-segment gather kernel, wider ones on conv3d_transpose.
  */
 function transposedConv(
   label: string,
@@ -132,6 +137,12 @@ function transposedConv(
   if (geometry.stride.every((s) => s === 1) && flippedPadding.every((p) => p >= 0)) {
     const flipped = { ...geometry, padding: flippedPadding };
     return directConv(label, flipped, x, weight, read, write, bias, true);
+  }
+  if (geometry.stride[2] <= TRANSPOSE_ROWS_MAX_STRIDE) {
+    const packed = packWeight(label, weight, taps, read, write, 1);
+    const out = convTransposedRows(label, geometry, x, packed, bias);
+    packed.dispose();
+    return out;
   }
   const packed = packWeight(label, weight, taps, read, write, TRANSPOSED_QUADS);
   const out = convTransposed(label, geometry, x, packed, bias);
