@@ -8,8 +8,8 @@ import { defineConfig } from 'vitest/config';
 // Every file creates its own device, and each Dawn instance starts its own
 // lavapipe worker threads. On a 2-core machine, running files in parallel
 // only makes them contend. So files run one at a time, each in a forked
-// worker in Node or in an iframe of one Chromium page, and the browser
-// project starts after the Node one (its groupOrder is higher).
+// worker in Node or in an iframe of one Chromium page. Vitest runs the
+// projects one after the other, in increasing groupOrder: Node first.
 
 // Files of the browser project. A new test file runs in Node only until it
 // is listed here. The others stay Node-only:
@@ -84,6 +84,7 @@ export default defineConfig({
           name: 'node',
           include: ['test/**/*.test.ts'],
           pool: 'forks',
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -91,7 +92,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: BROWSER_TESTS,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
           // Builds dist/browser/ for bundle-run.test.ts.
           globalSetup: ['test/browser-bundle-setup.ts'],
           browser: {
