@@ -19,8 +19,8 @@ function baseName(path: string): string {
   return path.split('/').pop() ?? path;
 }
 
-// Chromium's FileSystemDirectoryReader returns at most 100 entries per
-// readEntries() call, so it is called until it returns none.
+// readEntries() returns a folder's entries in batches, so it is called
+// until it returns none.
 async function readDirectory(entry: FileSystemDirectoryEntry): Promise<File[]> {
   const reader = entry.createReader();
   const files: File[] = [];
@@ -62,16 +62,21 @@ export async function droppedFiles(transfer: DataTransfer): Promise<File[]> {
   return files;
 }
 
+/** Returns true when the bytes start with a zip archive's signature. */
+function isZip(bytes: Uint8Array): boolean {
+  return [0x50, 0x4b, 0x03, 0x04].every((value, i) => bytes[i] === value);
+}
+
 /**
- * Collects model-folder files by name from a list that may contain a
- * .zip of the folder (its entries are taken by base name).
+ * Collects model-folder files by name from a list that may contain a zip
+ * archive of the folder (its entries are taken by base name).
  */
 export function collectModelFiles(
   files: NamedBytes[],
 ): Map<string, Uint8Array> {
   const collected = new Map<string, Uint8Array>();
   for (const file of files) {
-    if (!file.name.toLowerCase().endsWith('.zip')) {
+    if (!isZip(file.bytes)) {
       collected.set(baseName(file.name), file.bytes);
       continue;
     }
