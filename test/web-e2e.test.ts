@@ -23,8 +23,7 @@ import { join, resolve } from 'node:path';
 import { decode } from 'fast-png';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSegment } from '../src/cli/infer.js';
-import { runTraining, type TrainSettings } from '../src/cli/train.js';
+import { main as runCli } from '../src/cli/main.js';
 import { RrlMedSam } from '../src/nn/rrl/model.js';
 import { encodeWeights, MODEL_FILES } from '../src/pipeline/model-folder.js';
 import { readNifti, writeNifti } from '../src/pipeline/nifti.js';
@@ -95,28 +94,6 @@ async function writeSmallManifest(path: string): Promise<void> {
     structures: absolute(embedded.structures),
   };
   await writeFile(path, JSON.stringify(manifest));
-}
-
-function trainSettings(manifest: string, out: string): TrainSettings {
-  return {
-    manifest,
-    out,
-    stage: 'both',
-    steps: 2,
-    size: 32,
-    preset: 'tiny',
-    variant: 'baseline',
-    seed: 0,
-    lr: 1e-3,
-    alpha: 0.99,
-    samConfig: 'small',
-    teacherSize: 128,
-    checkpointEvery: 100,
-    logEvery: 100,
-    resume: false,
-    cache: join(folder, 'teacher-cache'),
-    given: new Set(),
-  };
 }
 
 /**
@@ -225,16 +202,24 @@ const title = HAS_CHROMIUM
 describe.skipIf(!HAS_CHROMIUM)(title, () => {
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), 'rrl-medsam-web-'));
-    const say = () => {};
     const manifest = join(folder, 'manifest.json');
     await writeSmallManifest(manifest);
     modelFolder = join(folder, 'model');
-    await runTraining(trainSettings(manifest, modelFolder), say);
+    // Through the CLI's own flag parsing, as a user runs train and segment.
+    const trained = await runCli([
+      'train',
+      ...['--manifest', manifest, '--out', modelFolder],
+      ...['--size', '32', '--preset', 'tiny', '--steps', '2'],
+      ...['--variant', 'baseline', '--cache', join(folder, 'cache')],
+    ]);
+    expect(trained).toBe(0);
     const cliOut = join(folder, 'cli-labels.nii.gz');
-    await runSegment(
-      { model: modelFolder, input: join(DATA, SCAN), out: cliOut },
-      say,
-    );
+    const segmented = await runCli([
+      'segment',
+      ...['--model', modelFolder, '--input', join(DATA, SCAN)],
+      ...['--out', cliOut],
+    ]);
+    expect(segmented).toBe(0);
     cliLabels = readNifti(new Uint8Array(await readFile(cliOut)));
     otherConfigFolder = join(folder, 'other-config');
     await writeOtherConfigFolder(modelFolder, otherConfigFolder);
@@ -345,8 +330,16 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     expect(text).toContain('64 x 64 x 1');
   });
 
-  it('rejects a png picture', async () => {
-    await page.setInputFiles('#scan-file', badInputs.picture);
+  it('rejects a png picture dropped on the page', async () => {
+    // A drop event as a drag from the desktop delivers it.
+    const bytes = [...(await readFile(badInputs.picture))];
+    const transfer = await page.evaluateHandle((values) => {
+      const data = new DataTransfer();
+      const file = new File([new Uint8Array(values)], 'photo.png');
+      data.items.add(file);
+      return data;
+    }, bytes);
+    await page.dispatchEvent('#scan-drop', 'drop', { dataTransfer: transfer });
     const text = await messageText(page, '2d-image');
     expect(text).toContain('photo.png: a 2D picture, not a 3D scan');
     expect(text).toContain('PNG image');
