@@ -28,7 +28,9 @@ export class LossPlot {
   private series: LossSeries[] = [];
   private points: { iteration: number; values: Record<string, number> }[] = [];
 
-  constructor(private readonly canvas: HTMLCanvasElement) {}
+  constructor(private readonly canvas: HTMLCanvasElement) {
+    this.draw();
+  }
 
   /** Starts a new plot of `series`, clearing the old points. */
   reset(series: LossSeries[]): void {
@@ -65,7 +67,12 @@ export class LossPlot {
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.fillStyle = BACKGROUND;
     context.fillRect(0, 0, width, height);
-    if (this.series.length === 0) return;
+    if (this.series.length === 0) {
+      context.font = FONT;
+      context.fillStyle = TEXT;
+      context.fillText('Loss curves appear here during training.', PADDING, 24);
+      return;
+    }
     const panelHeight = height / this.series.length;
     this.series.forEach((series, index) => {
       this.drawPanel(context, series, index * panelHeight, width, panelHeight);
