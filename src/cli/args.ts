@@ -164,7 +164,7 @@ export function parseFlags(spec: VerbSpec, argv: readonly string[]): ParsedFlags
   return parsed;
 }
 
-/** The --help text of a verb. */
+/** Returns the --help text of a verb. */
 export function verbHelp(spec: VerbSpec): string {
   const usage = Object.entries(spec.flags).map(([name, flag]) => {
     const part = flag.kind === 'boolean' ? `--${name}` : `--${name} ${flag.value ?? flag.kind.toUpperCase()}`;

@@ -21,7 +21,7 @@ export interface EvaluateSettings {
   panels: number;
 }
 
-/** Where evaluate wrote its results. */
+/** Paths of the results that evaluate wrote, with the report. */
 export interface EvaluateOutcome {
   report: EvaluationReport;
   folder: string;
@@ -29,7 +29,7 @@ export interface EvaluateOutcome {
   panels: string[];
 }
 
-/** The file stem of a scan path: IXI039-HH-1261_t1.nii.gz -> IXI039-HH-1261_t1. */
+/** Returns the file stem of a scan path: IXI039-HH-1261_t1.nii.gz gives IXI039-HH-1261_t1. */
 function stem(path: string): string {
   return basename(path).replace(/\.nii(\.gz)?$/i, '');
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The rrl-medsam command line: train, segment, register, evaluate, demo
-// and bench. Each verb declares its flags once (for parsing and --help);
-// errors print one message naming what was wrong and how to fix it, with
-// exit code 2 for a bad command line and 1 for a failed run.
+// and bench. Each verb declares its flags once, for parsing and --help.
+// Errors print one message that names what was wrong and how to fix it,
+// with exit code 2 for a bad command line and 1 for a failed run.
 
 import { pathToFileURL } from 'node:url';
 import { NoAdapterError } from '../device.js';
@@ -36,8 +36,12 @@ const TRAIN_FLAGS = {
   seed: { kind: 'integer', value: 'N', help: 'seed of the weights, scan order and augmentation', min: 0, default: 0 },
   lr: { kind: 'number', value: 'LR', help: 'Adam learning rate', min: 0, default: 1e-3 },
   alpha: { kind: 'number', value: 'A', help: 'EMA coefficient of stage 2', min: 0, default: 0.99 },
+  'weight-smoothness': { kind: 'number', value: 'W', help: 'l1, the weight of the smoothness loss in L_reg', min: 0, default: 1 },
+  'weight-similarity': { kind: 'number', value: 'W', help: 'l2, the weight of the NCC loss in L_reg', min: 0, default: 1 },
+  'weight-dice': { kind: 'number', value: 'W', help: 'l3, the weight of the warped-label Dice loss in L_reg', min: 0, default: 1 },
   'checkpoint-every': { kind: 'integer', value: 'N', help: 'write a checkpoint every N iterations', min: 1, default: 25 },
   'log-every': { kind: 'integer', value: 'N', help: 'print a summary line every N iterations', min: 1, default: 25 },
+  augment: { kind: 'boolean', help: 'augment atlas and target (rotation, scaling, elastic); --no-augment turns it off', default: true },
   resume: { kind: 'boolean', help: 'continue the run in --out from its last checkpoint (bitwise the same result)' },
   cache: { kind: 'string', value: 'DIR', help: 'teacher feature cache', default: defaultCacheFolder() },
   verbose: { kind: 'boolean', help: 'log the library\'s info messages' },
@@ -223,12 +227,18 @@ function trainSettings(flags: ParsedFlags, given: Set<string>) {
     seed: flags.seed as number,
     lr: flags.lr as number,
     alpha: flags.alpha as number,
+    weights: {
+      smoothness: flags['weight-smoothness'] as number,
+      similarity: flags['weight-similarity'] as number,
+      registrationDice: flags['weight-dice'] as number,
+    },
     sam: flags.sam as string | undefined,
     samConfig: flags['sam-config'] as 'small',
     teacherSize: flags['teacher-size'] as number,
     checkpointEvery: flags['checkpoint-every'] as number,
     logEvery: flags['log-every'] as number,
     resume: Boolean(flags.resume),
+    augment: flags.augment !== false,
     cache: flags.cache as string,
     given,
   };

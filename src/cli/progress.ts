@@ -39,7 +39,7 @@ export interface ProgressOptions {
   total: number;
   /** Print a summary line every this many steps (0: never). */
   every: number;
-  /** Where lines go (default process.stderr). */
+  /** Output stream of the lines (default process.stderr). */
   stream?: NodeJS.WriteStream;
   /** Draw the bar (default: when the stream is a terminal). */
   bar?: boolean;

@@ -71,6 +71,8 @@ export interface TrainSettings {
   seed: number;
   lr: number;
   alpha: number;
+  /** l1-l3: the weights of the smoothness, NCC and Dice terms of L_reg. */
+  weights: { smoothness: number; similarity: number; registrationDice: number };
   /** Path of an official SAM checkpoint, or undefined for a random teacher. */
   sam?: string;
   /** SAM encoder config of the random teacher. */
@@ -80,6 +82,8 @@ export interface TrainSettings {
   checkpointEvery: number;
   logEvery: number;
   resume: boolean;
+  /** Augment atlas and target with TRAINING_AUGMENTATION. */
+  augment: boolean;
   /** Folder of the teacher feature cache. */
   cache: string;
   /** Names of the flags given on the command line (the rest defaulted). */
@@ -116,7 +120,7 @@ export const TRAINING_AUGMENTATION: AugmentOptions = Object.freeze({
   elasticMagnitude: 1,
 });
 
-/** What a run produced, for demo and the caller's summary. */
+/** Results of a training run, for demo and the caller's summary. */
 export interface TrainOutcome {
   folder: string;
   descriptor: ModelDescriptor;
@@ -130,7 +134,7 @@ function stageIterations(settings: TrainSettings): [number, number] {
   return [stage === '2' ? 0 : steps, stage === '1' ? 0 : steps];
 }
 
-/** The descriptor a new run writes, before any step. */
+/** Builds the descriptor that a new run writes before any step. */
 function newDescriptor(
   settings: TrainSettings,
   model: RrlMedSam,
@@ -152,13 +156,14 @@ function newDescriptor(
       ...(settings.sam && { checkpoint: resolve(settings.sam) }),
     },
     training: trainer.config,
+    augmentation: settings.augment ? TRAINING_AUGMENTATION : null,
     step: 0,
     manifest: settings.manifest,
   };
 }
 
 /**
- * Checks that a resumed run asks for what the folder was trained with:
+ * Checks that a resumed run requests the settings the folder was trained with:
  * every flag given now must agree with the stored setting. Returns the
  * stored settings merged under the given ones.
  */
@@ -173,6 +178,9 @@ function resumeSettings(
     seed: stored.training.seed,
     lr: stored.training.lr,
     alpha: stored.training.alpha,
+    'weight-smoothness': stored.training.weights.smoothness,
+    'weight-similarity': stored.training.weights.similarity,
+    'weight-dice': stored.training.weights.registrationDice,
     'sam-config': stored.teacherOptions?.config,
     'teacher-size': stored.teacherOptions?.imageSize,
   };
@@ -180,6 +188,9 @@ function resumeSettings(
     ...settings,
     'sam-config': settings.samConfig,
     'teacher-size': settings.teacherSize,
+    'weight-smoothness': settings.weights.smoothness,
+    'weight-similarity': settings.weights.similarity,
+    'weight-dice': settings.weights.registrationDice,
   };
   const mismatched = Object.entries(storedValues)
     .filter(([name, value]) => settings.given.has(name) && value !== undefined && flagValues[name] !== value)
@@ -199,9 +210,15 @@ function resumeSettings(
     seed: stored.training.seed,
     lr: stored.training.lr,
     alpha: stored.training.alpha,
+    weights: {
+      smoothness: stored.training.weights.smoothness,
+      similarity: stored.training.weights.similarity,
+      registrationDice: stored.training.weights.registrationDice,
+    },
     samConfig: (stored.teacherOptions?.config ?? settings.samConfig) as SamConfigName,
     teacherSize: stored.teacherOptions?.imageSize ?? settings.teacherSize,
     sam: stored.teacherOptions?.checkpoint ?? settings.sam,
+    augment: stored.augmentation === undefined ? settings.augment : stored.augmentation !== null,
   };
 }
 
@@ -253,7 +270,7 @@ async function prepareData(
  */
 export const TEACHER_SLICE_STEP = 4;
 
-/** The target's slices the teacher encodes, [1, 1, D', H, W]. */
+/** Selects the target's slices that the teacher encodes, [1, 1, D', H, W]. */
 function teacherSlices(target: Tensor): Tensor {
   const depth = target.shape[2];
   const step = TEACHER_SLICE_STEP;
@@ -324,9 +341,9 @@ async function readHistory(folder: string, upTo: number): Promise<LossHistory> {
 }
 
 /**
- * Trains into settings.out and returns what it wrote. Writes the atlas
- * files first, then a checkpoint every checkpointEvery steps and at the
- * end; the first Ctrl-C stops after the running step with a checkpoint.
+ * Trains into settings.out and returns what it wrote. The atlas files are
+ * written first, then a checkpoint every checkpointEvery steps and at the
+ * end. The first Ctrl-C stops after the running step, with a checkpoint.
  */
 export async function runTraining(
   input: TrainSettings,
@@ -421,7 +438,8 @@ export async function runTraining(
         seed: settings.seed,
         lr: settings.lr,
         alpha: settings.alpha,
-        augment: createAugmenter(TRAINING_AUGMENTATION),
+        weights: settings.weights,
+        augment: settings.augment ? createAugmenter(TRAINING_AUGMENTATION) : undefined,
       },
     );
     try {

@@ -1,7 +1,7 @@
-// Scores a trained model on labelled test scans: every scan goes onto the
-// atlas grid (preprocessing and affine pre-alignment, as in training), the
-// networks predict there, and the metrics compare with the scan's own
-// labels brought onto the same grid with nearest sampling.
+// Scores a trained model on labelled test scans. Every scan goes onto the
+// atlas grid (preprocessing and affine pre-alignment, as in training) and
+// the networks predict there. The metrics compare the predictions with the
+// scan's own labels, brought onto the same grid with nearest sampling.
 //
 // Scored per case: Dice per structure of the final segmentation yhat_m,
 // of the general branch yhat_g, of the atlas labels warped by the
@@ -69,7 +69,7 @@ export interface EvaluateOptions {
   onCase?: (done: number, total: number, name: string) => void;
 }
 
-/** What evaluateModel returns besides the report. */
+/** Per-case outputs of evaluateModel, besides the report. */
 export interface CaseOutput {
   name: string;
   /** The final segmentation on the scan's own grid (structure ids). */

@@ -79,7 +79,7 @@ export function prepareModelAtlas(
   return { image: pre, labels: grouped, regions, labelEntries };
 }
 
-/** A volume's values as a [1, 1, D, H, W] tensor (x fastest = W). */
+/** Uploads a volume's values as a [1, 1, D, H, W] tensor (x fastest = W). */
 export function volumeTensor(volume: Pick<Volume, 'data' | 'dims'>): Tensor {
   const [nx, ny, nz] = volume.dims;
   return tensor(volume.data, [1, 1, nz, ny, nx]);
@@ -164,7 +164,7 @@ export async function labelsToAtlasSpace(
   return structures ? ids : restoreLabels(ids, onScanGrid.labelTable!);
 }
 
-/** The flow of an alignment for a volume of `shape`. */
+/** Returns the flow of an alignment for a volume of `shape`. */
 function alignmentFlow(alignment: AlignmentRecord, shape: readonly number[]): Tensor {
   return affineFlow(alignment.matrix, shape);
 }

@@ -1,7 +1,7 @@
-// Loss curves as a PNG: one small plot per loss term (each with its own
-// value range, since the terms differ in scale and the NCC term is
-// negative), a grey line where stage 2 begins, and the first and last
-// values in each title. Runs in browsers too.
+// Loss curves as a PNG: one small plot per loss term, each with its own
+// value range because the terms differ in scale and the NCC term is
+// negative. A grey line marks where stage 2 begins, and each title shows
+// the first and last values. Runs in browsers too.
 
 import { drawText, fillRect, GLYPH_HEIGHT } from './font.js';
 import { encodePng } from './preview.js';
@@ -129,7 +129,7 @@ export function renderLossCurve(history: LossHistory, names = lossNames(history)
   return canvas;
 }
 
-/** The loss curves as PNG bytes. */
+/** Encodes the loss curves as PNG bytes. */
 export function lossCurvePng(history: LossHistory, names?: string[]): Uint8Array {
   return encodePng(renderLossCurve(history, names));
 }

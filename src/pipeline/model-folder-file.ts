@@ -3,9 +3,9 @@
 //
 // Crash safety: every file goes through writeFileAtomic. A checkpoint
 // writes train-state.safetensors first, then model.safetensors, then
-// model.json, so a run killed between two of them leaves a train state at
-// least as new as the rest; `train --resume` continues from the train
-// state alone.
+// model.json. A run killed between two of them therefore leaves a train
+// state at least as new as the rest, and `train --resume` continues from
+// the train state alone.
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -8,7 +8,7 @@
 // - model.json: the descriptor (format, model config, preprocessing,
 //   label table, teacher, training settings, completed iterations).
 // - model.safetensors: the weights, with the config and step in its
-//   metadata, so a weights file alone still says what it belongs to.
+//   metadata, so a weights file alone names the model it belongs to.
 // - train-state.safetensors: weights and both Adam states of the same
 //   step, for --resume.
 // - atlas.nii.gz, atlas-labels.nii.gz: the preprocessed atlas image and
@@ -25,6 +25,7 @@ import { RrlMedSam } from '../nn/rrl/model.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { readNifti } from './nifti.js';
 import { writeNifti } from './nifti-write.js';
+import type { AugmentOptions } from './augment.js';
 import type { TrainerConfig, TrainerState } from './train/trainer.js';
 import type { Volume } from './volume.js';
 
@@ -41,7 +42,7 @@ export const MODEL_FILES = Object.freeze({
   atlasRegions: 'atlas-regions.nii.gz',
 });
 
-/** How scans are brought onto the model's grid before the networks run. */
+/** Preprocessing settings that bring scans onto the model's grid. */
 export interface ModelPreprocessing {
   /** Voxels per side of the cube grid. */
   size: number;
@@ -64,12 +65,12 @@ export interface ModelDescriptor {
   preprocess: ModelPreprocessing;
   /** Class 0 (background) first, then one entry per structure id. */
   labels: LabelEntry[];
-  /** Where the distilled features came from (RANDOM_TEACHER or a SAM). */
+  /** Source of the distilled features (RANDOM_TEACHER or a SAM). */
   teacher: string;
   /**
-   * How the teacher's features were made, so a resumed run makes the same:
-   * the SAM encoder config, its input size, the axial slice step and the
-   * checkpoint path (absent for a random teacher).
+   * Settings that made the teacher's features, so that a resumed run
+   * makes the same ones: the SAM encoder config, its input size, the axial
+   * slice step and the checkpoint path (absent for a random teacher).
    */
   teacherOptions?: {
     config: string;
@@ -79,6 +80,8 @@ export interface ModelDescriptor {
   };
   /** The trainer settings of the run (see TrainerConfig). */
   training: TrainerConfig;
+  /** The augmentation options of the run, or null when it ran without. */
+  augmentation?: AugmentOptions | null;
   /** Iterations completed when the weights were written. */
   step: number;
   /** Manifest the model was trained from, as given on the command line. */
