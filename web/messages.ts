@@ -7,6 +7,7 @@
 import { CheckpointError } from '../src/io/checkpoint-error.js';
 import { NoAdapterError } from '../src/device.js';
 import { NiftiError } from '../src/pipeline/nifti-types.js';
+import { ConfigMismatchError } from '../src/pipeline/model-folder.js';
 
 /** A failure the page explains itself, with a code for tests. */
 export class PageError extends Error {
@@ -77,8 +78,7 @@ export function describeError(error: unknown, context: string): PageError {
     );
   }
   if (error instanceof CheckpointError) {
-    // checkConfigMatches (model-folder.ts) words every config mismatch so.
-    const otherConfig = message.includes('another model config');
+    const otherConfig = error instanceof ConfigMismatchError;
     return new PageError(
       otherConfig ? 'model-config' : 'model-invalid',
       otherConfig

@@ -115,6 +115,20 @@ export function configMismatches(
   return lines;
 }
 
+/**
+ * A checkpoint written for another model config; `mismatches` lists the
+ * differing keys as configMismatches words them.
+ */
+export class ConfigMismatchError extends CheckpointError {
+  override name = 'ConfigMismatchError';
+  constructor(
+    message: string,
+    readonly mismatches: string[],
+  ) {
+    super(message);
+  }
+}
+
 /** Throws naming every mismatched key when the two configs differ. */
 export function checkConfigMatches(
   source: string,
@@ -123,10 +137,11 @@ export function checkConfigMatches(
 ): void {
   const lines = configMismatches(expected, found);
   if (lines.length === 0) return;
-  throw new CheckpointError(
+  throw new ConfigMismatchError(
     `${source}: the checkpoint was written for another model config ` +
       `(${lines.join('; ')}). Use the model folder it came from, or train ` +
       'a new model for this config.',
+    lines,
   );
 }
 
