@@ -53,17 +53,21 @@ export async function loadModelFolder(folder: string): Promise<LoadedModel> {
   return decodeModelFolder(folder, await readModelFiles(folder));
 }
 
-/** Reads model.json of `folder`, or returns null when there is none. */
-export async function readDescriptor(folder: string): Promise<ModelDescriptor | null> {
-  const path = join(folder, MODEL_FILES.descriptor);
-  let bytes: Uint8Array;
+/** Reads a file's bytes, or returns null when the file does not exist. */
+async function readIfPresent(path: string): Promise<Uint8Array | null> {
   try {
-    bytes = new Uint8Array(await readFile(path));
+    return new Uint8Array(await readFile(path));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
-  return decodeDescriptor(path, bytes);
+}
+
+/** Reads model.json of `folder`, or returns null when there is none. */
+export async function readDescriptor(folder: string): Promise<ModelDescriptor | null> {
+  const path = join(folder, MODEL_FILES.descriptor);
+  const bytes = await readIfPresent(path);
+  return bytes && decodeDescriptor(path, bytes);
 }
 
 /** Reads train-state.safetensors of `folder`, or null when there is none. */
@@ -72,14 +76,8 @@ export async function readTrainerState(
   descriptor: ModelDescriptor,
 ): Promise<TrainerState | null> {
   const path = join(folder, MODEL_FILES.state);
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
-  return decodeTrainerState(path, bytes, descriptor.config);
+  const bytes = await readIfPresent(path);
+  return bytes && decodeTrainerState(path, bytes, descriptor.config);
 }
 
 /** Writes files (the atlas, for example) into `folder`, each atomically. */
