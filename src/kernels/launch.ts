@@ -22,7 +22,12 @@ import {
 } from '../device.js';
 import { log } from '../log.js';
 import { acquireUniform, releaseUniform } from '../pool.js';
-import { passTimestamps } from './profile.js';
+import {
+  isProfiling,
+  passTimestamps,
+  profileUniformBuffer,
+  replayBindGroup,
+} from './profile.js';
 import { WGSL_SOURCES } from './wgsl.generated.js';
 
 export type StorageElement =
@@ -321,7 +326,11 @@ export function launch(spec: KernelSpec, run: Launch): void {
   const { pipeline, layout, uniforms } = pipelineFor(spec, workgroupSize);
   const device = gpuDevice();
   const uniformData = packUniforms(spec, uniforms, run.uniforms);
-  const uniformBuffer = acquireUniform(uniformData.byteLength);
+  // A profile may replay the dispatch later, so it keeps its own uniforms.
+  const profiled = isProfiling();
+  const uniformBuffer = profiled
+    ? profileUniformBuffer(uniformData.byteLength)
+    : acquireUniform(uniformData.byteLength);
   device.queue.writeBuffer(uniformBuffer, 0, uniformData);
 
   const entries: GPUBindGroupEntry[] = [
@@ -337,12 +346,12 @@ export function launch(spec: KernelSpec, run: Launch): void {
     ? [run.workgroups, 1, 1]
     : foldGrid(run.workgroups, info.limits.maxComputeWorkgroupsPerDimension);
   const encoder = commandEncoder(label);
-  const timestampWrites = passTimestamps({
-    kernel: spec.name,
-    label,
-    workgroups: run.workgroups,
-    uniforms: run.uniforms,
-  });
+  const timestampWrites = profiled
+    ? passTimestamps(
+        { kernel: spec.name, label, workgroups: run.workgroups, uniforms: run.uniforms },
+        { pipeline, bindGroup: replayBindGroup(spec, layout, entries, encoder), grid },
+      )
+    : undefined;
   const pass = encoder.beginComputePass(
     timestampWrites ? { label, timestampWrites } : { label },
   );
@@ -350,7 +359,7 @@ export function launch(spec: KernelSpec, run: Launch): void {
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
   pass.end();
-  releaseUniform(uniformBuffer);
+  if (!profiled) releaseUniform(uniformBuffer);
   dispatchRecorded();
 }
 
