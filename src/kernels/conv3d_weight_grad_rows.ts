@@ -22,77 +22,88 @@ export function weightGradRowsAllowed(x: Tensor, g: Tensor): boolean {
 }
 
 /**
- * Loads of the x segment as aligned vec4s, with the vec4s one step shares
- * with the next, and the WGSL expression of the value at each offset.
+ * Loads of the x segment of channel p as aligned vec4s, with the vec4s one
+ * step shares with the next, and the WGSL expression of the value at each
+ * offset.
  */
-function segmentLoads(form: RowsForm, offsets: readonly number[]): {
-  start: string[];
-  loads: string[];
-  shift: string[];
-  value: (offset: number) => string;
-} {
+function segmentLoads(
+  form: RowsForm,
+  offsets: readonly number[],
+  p: number,
+): { start: string[]; loads: string[]; shift: string[]; value: (offset: number) => string } {
   // As in conv3d_rows: iw_first = segmentOffset mod 4 at every step.
   const segmentOffset = (((-form.padW) % 4) + 4) % 4;
   const count = Math.floor((offsets[offsets.length - 1] + segmentOffset) / 4) + 1;
   // One step moves 4 output columns, 4 * STRIDE_W input columns.
   const advance = form.strideW;
   const shared = Math.max(0, count - advance);
-  const quadAt = (m: number, first: string) => `load_quad(row4, ${first} + ${m})`;
+  const name = (m: number) => `q${p}_${m}`;
+  const quadAt = (m: number, first: string) => `load_quad(row4_${p}, ${first} + ${m})`;
   const rowFirst = `(-i32(params.pad_w) - ${segmentOffset}) / 4`;
   return {
     start: [
-      'let row4 = row / 4u;',
-      ...[...Array(shared).keys()].map((m) => `var q${m} = ${quadAt(m, rowFirst)};`),
+      `let row4_${p} = ((batch_plane + cx${p}) * x_plane + row_offset) / 4u;`,
+      ...[...Array(shared).keys()].map((m) => `var ${name(m)} = ${quadAt(m, rowFirst)};`),
     ],
-    loads: [
-      `let quad_first = (iw_first - ${segmentOffset}) / 4;`,
-      ...[...Array(count - shared).keys()].map(
-        (i) => `let q${shared + i} = ${quadAt(shared + i, 'quad_first')};`,
-      ),
-    ],
-    shift: [...Array(shared).keys()].map((m) => `q${m} = q${m + advance};`),
+    loads: [...Array(count - shared).keys()].map(
+      (i) => `let ${name(shared + i)} = ${quadAt(shared + i, 'quad_first')};`,
+    ),
+    shift: [...Array(shared).keys()].map((m) => `${name(m)} = ${name(m + advance)};`),
     value: (r) => {
       const at = r + segmentOffset;
-      return `q${Math.floor(at / 4)}.${COMPONENTS[at % 4]}`;
+      return `${name(Math.floor(at / 4))}.${COMPONENTS[at % 4]}`;
     },
   };
 }
 
-function weightGradConstants(form: RowsForm): Record<string, string> {
+function storeCode(form: RowsForm, c: number, p: number): string {
+  const acc = (kw: number) => `acc${c}_${p}_${kw}`;
+  return [
+    `if (gq * 4u + ${c}u < params.g_channels && cx_first + ${p}u < params.x_channels) {`,
+    `  let base = first + ((gq * 4u + ${c}u) * params.x_channels + cx_first + ${p}u) * taps;`,
+    ...[...Array(form.kernelW).keys()].map(
+      (kw) =>
+        `  partial[base + ${kw}u] = (${acc(kw)}.x + ${acc(kw)}.y) + ` +
+        `(${acc(kw)}.z + ${acc(kw)}.w);`,
+    ),
+    '}',
+  ].join('\n  ');
+}
+
+function weightGradConstants(form: RowsForm, perLane: number): Record<string, string> {
   const taps = [...Array(form.kernelW).keys()];
   const offsets = [
     ...new Set(taps.flatMap((kw) => [0, 1, 2, 3].map((i) => kw * form.dilationW + i * form.strideW))),
   ].sort((a, b) => a - b);
-  const segment = segmentLoads(form, offsets);
+  const xChannels = [...Array(perLane).keys()];
+  const segments = xChannels.map((p) => segmentLoads(form, offsets, p));
   const channels = [0, 1, 2, 3];
-  const update = taps.flatMap((kw) => [
-    `let x${kw} = ${tapVector(form, kw, 0, segment.value)};`,
-    ...channels.map((c) => `acc${c}_${kw} = fma(gv${c}, x${kw}, acc${c}_${kw});`),
-  ]);
-  const store = channels.map((c) =>
-    [
-      `if (gq * 4u + ${c}u < params.g_channels) {`,
-      `  let base = first + (gq * 4u + ${c}u) * params.x_channels * taps;`,
-      ...taps.map(
-        (kw) =>
-          `  partial[base + ${kw}u] = (acc${c}_${kw}.x + acc${c}_${kw}.y) + ` +
-          `(acc${c}_${kw}.z + acc${c}_${kw}.w);`,
-      ),
-      '}',
-    ].join('\n  '),
+  const update = xChannels.flatMap((p) =>
+    taps.flatMap((kw) => [
+      `let x${p}_${kw} = ${tapVector(form, kw, 0, segments[p].value)};`,
+      ...channels.map((c) => `acc${c}_${p}_${kw} = fma(gv${c}, x${p}_${kw}, acc${c}_${p}_${kw});`),
+    ]),
   );
+  const segmentOffset = (((-form.padW) % 4) + 4) % 4;
   return {
     KERNEL_W: String(form.kernelW),
     STRIDE_W: String(form.strideW),
+    X_PER_LANE: String(perLane),
     LOAD_FN: `${loadQuadFn('params.x_width')}\n\n${LOAD_G}`,
-    ACC_DECL: channels
-      .flatMap((c) => taps.map((kw) => `var acc${c}_${kw} = vec4<f32>(0.0);`))
+    CHANNELS: xChannels
+      .map((p) => `let cx${p} = min(cx_first + ${p}u, params.x_channels - 1u);`)
       .join('\n  '),
-    ROW_START: segment.start.join('\n    '),
-    ROW_LOADS: segment.loads.join('\n      '),
+    ACC_DECL: channels
+      .flatMap((c) => xChannels.flatMap((p) => taps.map((kw) => `var acc${c}_${p}_${kw} = vec4<f32>(0.0);`)))
+      .join('\n  '),
+    ROW_START: segments.flatMap((segment) => segment.start).join('\n    '),
+    ROW_LOADS: [
+      `let quad_first = (iw_first - ${segmentOffset}) / 4;`,
+      ...segments.flatMap((segment) => segment.loads),
+    ].join('\n      '),
     ACC_UPDATE: update.join('\n      '),
-    ROW_SHIFT: segment.shift.join('\n      '),
-    ACC_STORE: store.join('\n  '),
+    ROW_SHIFT: segments.flatMap((segment) => segment.shift).join('\n      '),
+    ACC_STORE: channels.flatMap((c) => xChannels.map((p) => storeCode(form, c, p))).join('\n  '),
   };
 }
 
@@ -124,8 +135,8 @@ const UNIFORMS = [
 
 const specs = new Map<string, KernelSpec>();
 
-function weightGradSpec(form: RowsForm, workgroupSize: number): KernelSpec {
-  const key = JSON.stringify([form, workgroupSize]);
+function weightGradSpec(form: RowsForm, perLane: number, workgroupSize: number): KernelSpec {
+  const key = JSON.stringify([form, perLane, workgroupSize]);
   let spec = specs.get(key);
   if (!spec) {
     spec = {
@@ -136,7 +147,7 @@ function weightGradSpec(form: RowsForm, workgroupSize: number): KernelSpec {
         { name: 'g', access: 'read', type: 'vec4<f32>' },
         { name: 'partial', access: 'read_write' },
       ],
-      constants: weightGradConstants(form),
+      constants: weightGradConstants(form, perLane),
       workgroupSize,
     };
     specs.set(key, spec);
@@ -197,10 +208,13 @@ export function convWeightGradRows(
     dilationW: geometry.dilation[2],
     padW: geometry.padding[2],
   };
-  const lanes = xChannels * kd * kh;
+  // Two x channels per invocation share each g load: measured faster than
+  // one, three or four on llvmpipe (bench/conv3d-shapes.ts shapes).
+  const perLane = Math.min(2, xChannels);
+  const lanes = Math.ceil(xChannels / perLane) * kd * kh;
   // Multiples of 8 fill the 8-lane SIMD groups of llvmpipe (AVX2).
   const workgroupSize = Math.min(256, Math.ceil(lanes / 8) * 8);
-  const spec = weightGradSpec(form, workgroupSize);
+  const spec = weightGradSpec(form, perLane, workgroupSize);
   const laneGroups = Math.ceil(lanes / workgroupSize);
   const gQuads = Math.ceil(gChannels / 4);
   const perChunk = laneGroups * gQuads;

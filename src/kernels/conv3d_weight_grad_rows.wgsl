@@ -12,16 +12,17 @@
 //
 // Layout: x [N, Cx, D, H, W], g [N, Cg, OD, OH, OW], row-major f32.
 //
-// A workgroup takes one chunk of rows and 4 channels of g; its invocations
-// take one (cx, kd, kh) each, lane = (cx * kD + kd) * kH + kh, and all
-// KERNEL_W taps along W. So the g values are the same for every invocation
-// of the workgroup, which lets the compiler load them once for all. Each
-// invocation walks the rows of its chunk 4 columns at a time: the 4
-// columns are the lanes of its vec4 accumulators (4 x KERNEL_W of them),
-// and it loads the segment of the x row that the taps reach from them once
-// for all taps, keeping the vec4s the next step shares (SHARED_QUADS) in
-// registers. The lanes are added, (x + y) + (z + w), before the store.
-// Channels of g past the end are read from the last channel and not stored.
+// A workgroup takes one chunk of rows and 4 channels of g. Each of its
+// invocations takes X_PER_LANE channels of x from cx_first and one
+// (kd, kh), lane = (cx_first / X_PER_LANE * kD + kd) * kH + kh, with all
+// KERNEL_W taps along W. It walks the rows of its chunk 4 columns at a
+// time: the 4 columns are the lanes of its vec4 accumulators (4 x
+// X_PER_LANE x KERNEL_W of them). Per step it loads the 4 values of each g
+// channel, used for every x channel and tap, and the segment of each x row
+// that the taps reach from the 4 columns, keeping the vec4s the next step
+// shares in registers. The lanes are added, (x + y) + (z + w), before the
+// store. Channels past the end of g or x are read from the last channel
+// and not stored.
 //
 // x and g are bound as vec4<f32> arrays, so W and OW must be multiples of
 // 4 (conv3d_weight_grad takes the other cases). The x segment is read as
@@ -29,20 +30,23 @@
 // column; a vec4 lies either inside the row or wholly in the padding, which
 // reads as 0.
 //
-// Bindings: 1 x (read, vec4<f32>), 2 g (read, vec4<f32>), 3 partial (read_write, f32) of shape [chunks, Cg, Cx, taps].
-// Uniforms: lanes = Cx * kD * kH; lane_groups = ceil(lanes /
-//   WORKGROUP_SIZE); g_quads = ceil(Cg / 4); groups = chunks * g_quads *
-//   lane_groups workgroups; rows_per_chunk; sizes; strides, padding and
-//   dilation of D and H; pad_w.
-// Constants: KERNEL_W, STRIDE_W; the generated code LOAD_FN (loads of g,
-//   and of x reading 0 outside a row), ACC_DECL, ROW_START (the loads before
-//   the first step of a row), ROW_LOADS, ACC_UPDATE, ROW_SHIFT (the vec4s
-//   kept for the next step) and ACC_STORE.
+// Bindings: 1 x (read, vec4<f32>), 2 g (read, vec4<f32>), 3 partial
+//   (read_write, f32) of shape [chunks, Cg, Cx, taps].
+// Uniforms: lanes = ceil(Cx / X_PER_LANE) * kD * kH; lane_groups =
+//   ceil(lanes / WORKGROUP_SIZE); g_quads = ceil(Cg / 4); groups = chunks *
+//   g_quads * lane_groups workgroups; rows_per_chunk; sizes; strides,
+//   padding and dilation of D and H; pad_w.
+// Constants: KERNEL_W, STRIDE_W, X_PER_LANE; the generated code LOAD_FN
+//   (loads of g, and of x reading 0 outside a row), CHANNELS (the x
+//   channels of the invocation), ACC_DECL, ROW_START (the loads before the
+//   first step of a row), ROW_LOADS, ACC_UPDATE, ROW_SHIFT (the vec4s kept
+//   for the next step) and ACC_STORE.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: groups workgroups, folded into
 //   2D or 3D past 65,535.
 
 const KERNEL_W: u32 = {{KERNEL_W}}u;
 const STRIDE_W: u32 = {{STRIDE_W}}u;
+const X_PER_LANE: u32 = {{X_PER_LANE}}u;
 
 {{LOAD_FN}}
 
@@ -63,7 +67,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   }
   let kh = lane % params.kernel_h;
   let kd = (lane / params.kernel_h) % params.kernel_d;
-  let cx = lane / (params.kernel_h * params.kernel_d);
+  let cx_first = lane / (params.kernel_h * params.kernel_d) * X_PER_LANE;
+  {{CHANNELS}}
 
   let g_plane = params.g_depth * params.g_height * params.g_width;
   let x_plane = params.x_depth * params.x_height * params.x_width;
@@ -87,8 +92,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
       continue;
     }
     let g_row = n * params.g_channels * g_plane + (od * params.g_height + oh) * params.g_width;
-    let row = (n * params.x_channels + cx) * x_plane
-      + (u32(id) * params.x_height + u32(ih)) * params.x_width;
+    let batch_plane = n * params.x_channels;
+    let row_offset = (u32(id) * params.x_height + u32(ih)) * params.x_width;
     {{ROW_START}}
     for (var t = 0u; t < steps; t++) {
       let ow0 = t * 4u;
@@ -105,7 +110,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   }
   // partial[chunk, cg, cx, tap]
   let taps = params.kernel_d * params.kernel_h * KERNEL_W;
-  let first = (chunk * params.g_channels * params.x_channels + cx) * taps
+  let first = chunk * params.g_channels * params.x_channels * taps
     + (kd * params.kernel_h + kh) * KERNEL_W;
   {{ACC_STORE}}
 }
