@@ -8,7 +8,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { conv3d, convTranspose3d } from '../src/ops/conv.js';
 import { gradCheck } from '../src/index.js';
 import { packWeight, type ConvGeometry, type Triple } from '../src/kernels/conv3d.js';
-import { convRows, rowsVariantFor, rowsVec4Allowed } from '../src/kernels/conv3d_rows.js';
+import {
+  convRows,
+  rowsVariantFor,
+  rowsVec4Allowed,
+  UNIFORM_WEIGHT_VEC4S,
+  weightBinding,
+} from '../src/kernels/conv3d_rows.js';
+import { empty } from '../src/tensor.js';
 import { conv3dRef, convTranspose3dRef, type ConvParams } from '../src/reference/conv.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import { device, expectClose, hostAndDevice } from './helpers.js';
@@ -31,6 +38,8 @@ const CASES: Case[] = [
   { name: 'dilation 2 padding 2 width 8', x: [1, 2, 5, 4, 8], weight: [3, 2, 3, 3, 3], stride: [1, 1, 1], padding: [2, 2, 2], dilation: [2, 2, 2] },
   { name: 'k1 width 4 six channels', x: [1, 4, 3, 5, 4], weight: [6, 4, 1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] },
   { name: 'k3 width 12', x: [1, 2, 3, 3, 12], weight: [4, 2, 3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
+  // 40 * 27 * 4 packed vec4s exceed UNIFORM_WEIGHT_VEC4S: a storage binding.
+  { name: 'weight past the uniform size', x: [1, 40, 3, 2, 4], weight: [16, 40, 3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
 ];
 
 function params(c: Case): ConvParams {
@@ -66,7 +75,7 @@ describe('conv3d rows vec4 form', () => {
       const out = conv3d(x, w, b, params(c));
       const ref = conv3dRef(xh, wh, bh, params(c));
       expect(out.shape).toEqual(ref.shape);
-      // Sums of at most 108 products: rtol 1e-5 of the largest output.
+      // Sums of up to 1080 products: rtol 1e-5 of the largest output.
       expectClose(await out.toArray(), ref.data, 1e-5, 1e-6);
     });
 
@@ -90,6 +99,17 @@ describe('conv3d rows vec4 form', () => {
       expect(Array.from(vec4)).toEqual(Array.from(scalar));
     });
   }
+});
+
+describe('conv3d rows weight binding', () => {
+  it('packed weight binding by size', () => {
+    const small = empty([UNIFORM_WEIGHT_VEC4S * 4], 'test');
+    const large = empty([UNIFORM_WEIGHT_VEC4S * 4 + 4], 'test');
+    expect(weightBinding(small).access).toBe('uniform');
+    expect(weightBinding(large).access).toBe('read');
+    small.dispose();
+    large.dispose();
+  });
 });
 
 describe('conv3d rows vec4 gradients', () => {

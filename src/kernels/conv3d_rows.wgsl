@@ -30,9 +30,10 @@
 // Both add the products of an output in the same order (ci, kd, kh, kw),
 // so they give bitwise the same results.
 //
-// Bindings: 1 x (read, f32 or vec4<f32>), 2 weight (read, vec4<f32>),
-//   3 bias (read, f32; ignored unless has_bias), 4 out (read_write, f32 or
-//   vec4<f32>).
+// Bindings: 1 x (read, f32 or vec4<f32>), 2 weight (uniform
+//   array<vec4<f32>, 4096> when the packed weight fits in it, else read,
+//   vec4<f32>), 3 bias (read, f32; ignored unless has_bias), 4 out
+//   (read_write, f32 or vec4<f32>).
 // Uniforms: the geometry fields of conv3d.ts: spatial = OD * OH *
 //   out_blocks_w invocations per output plane group; groups_per_plane =
 //   ceil(spatial / WORKGROUP_SIZE); sizes, kernel size, stride, padding and

@@ -4,8 +4,15 @@
 
 import { empty, type Tensor } from '../tensor.js';
 import { GEOMETRY_UNIFORMS, geometryUniforms, type ConvGeometry } from './conv3d.js';
-import { COMPONENTS, loadColumnFn, loadQuadFn, storeCode } from './conv3d_rows.js';
-import { kernelOptions, launch, type KernelSpec } from './launch.js';
+import {
+  COMPONENTS,
+  loadColumnFn,
+  loadQuadFn,
+  storeCode,
+  weightBinding,
+  weightBuffer,
+} from './conv3d_rows.js';
+import { kernelOptions, launch, type BindingSpec, type KernelSpec } from './launch.js';
 
 /** Compile-time W geometry of a conv3d_transpose_rows pipeline. */
 interface TransposeForm {
@@ -118,8 +125,8 @@ function transposeConstants(form: TransposeForm): Record<string, string> {
 
 const specs = new Map<string, KernelSpec>();
 
-function transposeSpec(form: TransposeForm): KernelSpec {
-  const key = JSON.stringify(form);
+function transposeSpec(form: TransposeForm, weight: BindingSpec): KernelSpec {
+  const key = JSON.stringify([form, weight]);
   let spec = specs.get(key);
   if (!spec) {
     const element = form.vec4 ? 'vec4<f32>' : 'f32';
@@ -128,7 +135,7 @@ function transposeSpec(form: TransposeForm): KernelSpec {
       uniforms: GEOMETRY_UNIFORMS,
       bindings: [
         { name: 'x', access: 'read', type: element },
-        { name: 'weight', access: 'read', type: 'vec4<f32>' },
+        weight,
         { name: 'bias', access: 'read' },
         { name: 'out', access: 'read_write', type: element },
       ],
@@ -167,7 +174,7 @@ export function convTransposedRows(
     );
   }
 
-  const spec = transposeSpec(form);
+  const spec = transposeSpec(form, weightBinding(packed));
   const blocksW = Math.ceil(geometry.outSize[2] / (4 * vectorsFor(form.strideW)));
   const [od, oh, ow] = geometry.outSize;
   const out = empty([geometry.batch, geometry.outChannels, od, oh, ow], op);
@@ -176,16 +183,18 @@ export function convTransposedRows(
   // A binding may not be empty, so without a bias the packed weight is bound
   // in its place (the kernel does not read it).
   const biasBuffer = bias ?? packed;
+  const weight = weightBuffer(op, packed, spec.bindings[1]);
   launch(spec, {
     label: op,
     uniforms,
     buffers: [
       { buffer: x.buffer(op), bytes: x.bytes },
-      { buffer: packed.buffer(op), bytes: packed.bytes },
+      { buffer: weight.buffer, bytes: weight.bytes },
       { buffer: biasBuffer.buffer(op), bytes: biasBuffer.bytes },
       { buffer: out.buffer(op), bytes: out.bytes },
     ],
     workgroups: geometry.batch * uniforms.out_quads * uniforms.groups_per_plane,
   });
+  weight.release();
   return out;
 }

@@ -40,7 +40,9 @@ export type StorageElement =
 
 export interface BindingSpec {
   name: string;
-  access: 'read' | 'read_write';
+  access: 'read' | 'read_write' | 'uniform';
+  /** Element count of a uniform binding's fixed-size array. */
+  count?: number;
   /** Element type of the array; f32 unless stated. */
   type?: StorageElement;
 }
@@ -111,8 +113,14 @@ export function kernelHeader(spec: KernelSpec, workgroupSize: number): string {
   lines.push('}');
   lines.push('@group(0) @binding(0) var<uniform> params: Params;');
   spec.bindings.forEach((binding, i) => {
-    const access = binding.access === 'read' ? 'read' : 'read_write';
     const type = binding.type ?? 'f32';
+    if (binding.access === 'uniform') {
+      lines.push(
+        `@group(0) @binding(${i + 1}) var<uniform> ${binding.name}: array<${type}, ${binding.count}>;`,
+      );
+      return;
+    }
+    const access = binding.access === 'read' ? 'read' : 'read_write';
     lines.push(
       `@group(0) @binding(${i + 1}) var<storage, ${access}> ${binding.name}: array<${type}>;`,
     );
@@ -172,7 +180,9 @@ function hashText(text: string): string {
 
 function cacheKey(spec: KernelSpec, workgroupSize: number): string {
   const constants = spec.constants ? `|${hashText(JSON.stringify(spec.constants))}` : '';
-  return `${spec.name}|wg${workgroupSize}${constants}`;
+  // Specs of one kernel may bind different element types or address spaces.
+  const bindings = hashText(JSON.stringify(spec.bindings));
+  return `${spec.name}|wg${workgroupSize}|${bindings}${constants}`;
 }
 
 function bindGroupLayout(device: GPUDevice, spec: KernelSpec): GPUBindGroupLayout {
@@ -183,7 +193,14 @@ function bindGroupLayout(device: GPUDevice, spec: KernelSpec): GPUBindGroupLayou
     entries.push({
       binding: i + 1,
       visibility: 4, // GPUShaderStage.COMPUTE
-      buffer: { type: binding.access === 'read' ? 'read-only-storage' : 'storage' },
+      buffer: {
+        type:
+          binding.access === 'uniform'
+            ? 'uniform'
+            : binding.access === 'read'
+              ? 'read-only-storage'
+              : 'storage',
+      },
     });
   });
   return device.createBindGroupLayout({ label: spec.name, entries });
