@@ -12,11 +12,9 @@
 // lavapipe workers included) divided by 2, which estimates the wall time
 // of an idle 2-core machine when other processes share this one.
 //
-// The file also exports two workloads for bench/run.ts, T1 and T2 (one
-// iteration of stage 1 or stage 2 with the cpu preset at 48^3), which time
-// wall clock only.
-// NOTE: bench/workloads/index.ts must list trainStage1 and trainStage2 for
-// `npm run bench` to run them.
+// The file also exports two workloads that bench/workloads/index.ts lists,
+// T1 and T2 (one iteration of stage 1 or stage 2 with the cpu preset at
+// 48^3), which time wall clock only.
 
 import { pathToFileURL } from 'node:url';
 import { randn, ready, sync, tensor, type Tensor } from '../src/index.js';

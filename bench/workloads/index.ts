@@ -10,6 +10,7 @@ import { m1 } from './m1.js';
 import { w3, w3Forward } from './warp.js';
 import { samB, samS } from './sam.js';
 import { align } from './align.js';
+import { trainStage1, trainStage2 } from '../train.js';
 
 export const WORKLOADS: readonly Workload[] = [
   add16M,
@@ -23,4 +24,6 @@ export const WORKLOADS: readonly Workload[] = [
   samS,
   samB,
   align,
+  trainStage1,
+  trainStage2,
 ];
