@@ -29,17 +29,24 @@ export interface RowsForm {
 export const COMPONENTS = ['x', 'y', 'z', 'w'];
 
 /**
- * Picks the blocking for `geometry`: one quad of output channels, and 8
- * columns per invocation unless 12 (or 4, on rows of at most 4) waste
- * fewer padded columns. Chosen by timing the cpu preset's convolutions on
- * llvmpipe (bench/conv3d-shapes.ts). Two quads, or 16 columns, were slower
- * there, likely because the extra accumulators no longer fit in registers.
+ * Picks the blocking for `geometry`: two quads of output channels when
+ * the channels fill them and the packed weight fits the uniform array,
+ * else one; and 8 columns per invocation unless 12 (or 4, on rows of at
+ * most 4) waste fewer padded columns. Chosen by timing the cpu preset's
+ * convolutions on llvmpipe (bench/conv3d-shapes.ts): with uniform weights,
+ * two quads took 14 to 17 ms against 20 to 23 ms for one on the 4-to-8
+ * channel convolution at 48^3, while 16 columns were slower throughout,
+ * likely because the extra accumulators no longer fit in registers.
  */
 export function rowsVariantFor(geometry: ConvGeometry): RowsVariant {
   const width = geometry.outSize[2];
   const waste = (vectors: number) => Math.ceil(width / (4 * vectors)) * 4 * vectors - width;
-  if (width <= 4) return { quads: 1, vectors: 1 };
-  return { quads: 1, vectors: waste(3) < waste(2) ? 3 : 2 };
+  const vectors = width <= 4 ? 1 : waste(3) < waste(2) ? 3 : 2;
+  const quads = Math.ceil(geometry.outChannels / 4);
+  const [kd, kh, kw] = geometry.kernelSize;
+  const packedVec4s = geometry.inChannels * kd * kh * kw * quads;
+  const paired = quads % 2 === 0 && packedVec4s <= UNIFORM_WEIGHT_VEC4S;
+  return { quads: paired ? 2 : 1, vectors };
 }
 
 /** True when x and out can be bound as vec4 arrays for this geometry. */
