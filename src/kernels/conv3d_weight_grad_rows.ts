@@ -108,10 +108,9 @@ function weightGradConstants(form: RowsForm, perLane: number): Record<string, st
 }
 
 const UNIFORMS = [
+  ['total', 'u32'],
   ['lanes', 'u32'],
-  ['lane_groups', 'u32'],
   ['g_quads', 'u32'],
-  ['groups', 'u32'],
   ['rows_per_chunk', 'u32'],
   ['batch', 'u32'],
   ['x_channels', 'u32'],
@@ -133,10 +132,12 @@ const UNIFORMS = [
   ['dilation_h', 'u32'],
 ] as const;
 
+const WORKGROUP_SIZE = 64;
+
 const specs = new Map<string, KernelSpec>();
 
-function weightGradSpec(form: RowsForm, perLane: number, workgroupSize: number): KernelSpec {
-  const key = JSON.stringify([form, perLane, workgroupSize]);
+function weightGradSpec(form: RowsForm, perLane: number): KernelSpec {
+  const key = JSON.stringify([form, perLane]);
   let spec = specs.get(key);
   if (!spec) {
     spec = {
@@ -148,7 +149,7 @@ function weightGradSpec(form: RowsForm, perLane: number, workgroupSize: number):
         { name: 'partial', access: 'read_write' },
       ],
       constants: weightGradConstants(form, perLane),
-      workgroupSize,
+      workgroupSize: WORKGROUP_SIZE,
     };
     specs.set(key, spec);
   }
@@ -157,27 +158,21 @@ function weightGradSpec(form: RowsForm, perLane: number, workgroupSize: number):
 
 export const weightGradOptions = {
   /**
-   * Workgroups the pass aims for on CPU adapters, where each thread runs
-   * whole workgroups and fewer chunks leave less to reduce.
+   * Invocations the pass aims for on CPU adapters: 64 workgroups of 64 for
+   * the two threads to share, and few chunks to reduce afterwards.
    */
-  cpuWorkgroups: 64,
+  cpuInvocations: 4096,
   /** Invocations the pass aims for on other adapters, enough to fill a GPU. */
   gpuInvocations: 1 << 16,
 };
 
 /**
- * Splits `rows` into chunks so that the pass runs about the workgroups or
- * invocations that weightGradOptions aims for on this adapter.
+ * Splits `rows` into chunks so that the pass runs about the invocations
+ * that weightGradOptions aims for on this adapter.
  */
-function planChunks(
-  rows: number,
-  workgroupsPerChunk: number,
-  workgroupSize: number,
-): { rowsPerChunk: number; chunkCount: number } {
-  const target = isCpuAdapter()
-    ? weightGradOptions.cpuWorkgroups / workgroupsPerChunk
-    : weightGradOptions.gpuInvocations / (workgroupsPerChunk * workgroupSize);
-  const chunks = Math.max(1, Math.min(rows, Math.ceil(target)));
+function planChunks(rows: number, invocationsPerChunk: number): { rowsPerChunk: number; chunkCount: number } {
+  const target = isCpuAdapter() ? weightGradOptions.cpuInvocations : weightGradOptions.gpuInvocations;
+  const chunks = Math.max(1, Math.min(rows, Math.ceil(target / invocationsPerChunk)));
   const rowsPerChunk = Math.ceil(rows / chunks);
   return { rowsPerChunk, chunkCount: Math.ceil(rows / rowsPerChunk) };
 }
@@ -212,23 +207,18 @@ export function convWeightGradRows(
   // one, three or four on llvmpipe (bench/conv3d-shapes.ts shapes).
   const perLane = Math.min(2, xChannels);
   const lanes = Math.ceil(xChannels / perLane) * kd * kh;
-  // Multiples of 8 fill the 8-lane SIMD groups of llvmpipe (AVX2).
-  const workgroupSize = Math.min(256, Math.ceil(lanes / 8) * 8);
-  const spec = weightGradSpec(form, perLane, workgroupSize);
-  const laneGroups = Math.ceil(lanes / workgroupSize);
+  const spec = weightGradSpec(form, perLane);
   const gQuads = Math.ceil(gChannels / 4);
-  const perChunk = laneGroups * gQuads;
-  const { rowsPerChunk, chunkCount } = planChunks(batch * gd * gh, perChunk, workgroupSize);
+  const { rowsPerChunk, chunkCount } = planChunks(batch * gd * gh, lanes * gQuads);
   const partial = empty([chunkCount, gChannels, xChannels, kd, kh, kw], op);
-  const groups = chunkCount * perChunk;
+  const total = chunkCount * gQuads * lanes;
 
   launch(spec, {
     label: `${op} weight gradient`,
     uniforms: {
+      total,
       lanes,
-      lane_groups: laneGroups,
       g_quads: gQuads,
-      groups,
       rows_per_chunk: rowsPerChunk,
       batch,
       x_channels: xChannels,
@@ -254,7 +244,7 @@ export function convWeightGradRows(
       { buffer: g.buffer(op), bytes: g.bytes },
       { buffer: partial.buffer(op), bytes: partial.bytes },
     ],
-    workgroups: groups,
+    workgroups: Math.ceil(total / WORKGROUP_SIZE),
   });
   return partial;
 }

@@ -12,17 +12,17 @@
 //
 // Layout: x [N, Cx, D, H, W], g [N, Cg, OD, OH, OW], row-major f32.
 //
-// A workgroup takes one chunk of rows and 4 channels of g. Each of its
-// invocations takes X_PER_LANE channels of x from cx_first and one
-// (kd, kh), lane = (cx_first / X_PER_LANE * kD + kd) * kH + kh, with all
-// KERNEL_W taps along W. It walks the rows of its chunk 4 columns at a
-// time: the 4 columns are the lanes of its vec4 accumulators (4 x
-// X_PER_LANE x KERNEL_W of them). Per step it loads the 4 values of each g
-// channel, used for every x channel and tap, and the segment of each x row
-// that the taps reach from the 4 columns, keeping the vec4s the next step
-// shares in registers. The lanes are added, (x + y) + (z + w), before the
-// store. Channels past the end of g or x are read from the last channel
-// and not stored.
+// Invocation index = (chunk * g_quads + gq) * lanes + lane: each
+// invocation takes one chunk of rows, 4 channels of g from 4 gq, and
+// X_PER_LANE channels of x from cx_first and one (kd, kh), with lane =
+// (cx_first / X_PER_LANE * kD + kd) * kH + kh, and all KERNEL_W taps along
+// W. It walks the rows of its chunk 4 columns at a time: the 4 columns are
+// the lanes of its vec4 accumulators (4 x X_PER_LANE x KERNEL_W of them).
+// Per step it loads the 4 values of each g channel, used for every x
+// channel and tap, and the segment of each x row that the taps reach from
+// the 4 columns, keeping the vec4s the next step shares in registers. The
+// lanes are added, (x + y) + (z + w), before the store. Channels past the
+// end of g or x are read from the last channel and not stored.
 //
 // x and g are bound as vec4<f32> arrays, so W and OW must be multiples of
 // 4 (conv3d_weight_grad takes the other cases). The x segment is read as
@@ -32,17 +32,16 @@
 //
 // Bindings: 1 x (read, vec4<f32>), 2 g (read, vec4<f32>), 3 partial
 //   (read_write, f32) of shape [chunks, Cg, Cx, taps].
-// Uniforms: lanes = ceil(Cx / X_PER_LANE) * kD * kH; lane_groups =
-//   ceil(lanes / WORKGROUP_SIZE); g_quads = ceil(Cg / 4); groups = chunks *
-//   g_quads * lane_groups workgroups; rows_per_chunk; sizes; strides,
-//   padding and dilation of D and H; pad_w.
+// Uniforms: total = chunks * g_quads * lanes invocations; lanes =
+//   ceil(Cx / X_PER_LANE) * kD * kH; g_quads = ceil(Cg / 4);
+//   rows_per_chunk; sizes; strides, padding and dilation of D and H; pad_w.
 // Constants: KERNEL_W, STRIDE_W, X_PER_LANE; the generated code LOAD_FN
 //   (loads of g, and of x reading 0 outside a row), CHANNELS (the x
 //   channels of the invocation), ACC_DECL, ROW_START (the loads before the
 //   first step of a row), ROW_LOADS, ACC_UPDATE, ROW_SHIFT (the vec4s kept
 //   for the next step) and ACC_STORE.
-// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: groups workgroups, folded into
-//   2D or 3D past 65,535.
+// Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(total / WORKGROUP_SIZE)
+//   workgroups, folded into 2D or 3D past 65,535.
 
 const KERNEL_W: u32 = {{KERNEL_W}}u;
 const STRIDE_W: u32 = {{STRIDE_W}}u;
@@ -54,17 +53,13 @@ const X_PER_LANE: u32 = {{X_PER_LANE}}u;
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let group = workgroup_linear(wid, nwg);
-  if (group >= params.groups) {
+  let index = global_index(wid, nwg, lid);
+  if (index >= params.total) {
     return;
   }
-  let lane_group = group % params.lane_groups;
-  let gq = (group / params.lane_groups) % params.g_quads;
-  let chunk = group / (params.lane_groups * params.g_quads);
-  let lane = lane_group * WORKGROUP_SIZE + lid;
-  if (lane >= params.lanes) {
-    return;
-  }
+  let lane = index % params.lanes;
+  let gq = (index / params.lanes) % params.g_quads;
+  let chunk = index / (params.lanes * params.g_quads);
   let kh = lane % params.kernel_h;
   let kd = (lane / params.kernel_h) % params.kernel_d;
   let cx_first = lane / (params.kernel_h * params.kernel_d) * X_PER_LANE;
