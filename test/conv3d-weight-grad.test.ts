@@ -3,7 +3,12 @@
 // float64 sum over all positions, with chunks of one and of many rows.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { convWeightGradPartials, type ConvGeometry, type Triple } from '../src/kernels/conv3d.js';
+import {
+  convWeightGradPartials,
+  weightGradPartialsOptions,
+  type ConvGeometry,
+  type Triple,
+} from '../src/kernels/conv3d.js';
 import {
   convWeightGradRows,
   weightGradOptions,
@@ -17,8 +22,10 @@ import { device, expectClose, hostAndDevice } from './helpers.js';
 beforeAll(device);
 
 const defaultInvocations = weightGradOptions.cpuInvocations;
+const defaultPartialsInvocations = weightGradPartialsOptions.cpuInvocations;
 afterEach(() => {
   weightGradOptions.cpuInvocations = defaultInvocations;
+  weightGradPartialsOptions.cpuInvocations = defaultPartialsInvocations;
 });
 
 interface Case {
@@ -101,10 +108,14 @@ async function weightGrad(x: Tensor, g: Tensor, geometry: ConvGeometry): Promise
 
 describe('conv3d weight gradient kernels', () => {
   for (const c of CASES) {
-    // 64 invocations leave one chunk of many rows per invocation.
-    for (const invocations of [defaultInvocations, 64]) {
-      it(`weight gradient ${c.name}, ${invocations} invocations`, async () => {
-        weightGradOptions.cpuInvocations = invocations;
+    // 64 invocations leave one chunk of many rows; 65,536 one row per chunk.
+    for (const invocations of [0, 64, 1 << 16]) {
+      const name = invocations === 0 ? 'default invocations' : `${invocations} invocations`;
+      it(`weight gradient ${c.name}, ${name}`, async () => {
+        if (invocations > 0) {
+          weightGradOptions.cpuInvocations = invocations;
+          weightGradPartialsOptions.cpuInvocations = invocations;
+        }
         const geometry = geometryOf(c);
         const [xh, x] = hostAndDevice(c.x, 1);
         const [gh, g] = hostAndDevice([c.x[0], c.gChannels, ...geometry.outSize], 2);

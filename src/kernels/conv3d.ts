@@ -10,6 +10,7 @@ import {
   type KernelSpec,
   type UniformType,
 } from './launch.js';
+import { isCpuAdapter } from './runs.js';
 
 export type Triple = [number, number, number];
 
@@ -284,9 +285,18 @@ export function convTransposed(
   return runConv(TRANSPOSED_SPEC, op, geometry, perPhase * strideW, x, packed, bias, TRANSPOSED_QUADS);
 }
 
-// Invocations the weight-gradient pass aims for: enough to fill a GPU, few
-// enough that each keeps a long loop over positions.
-const WEIGHT_GRAD_TARGET_INVOCATIONS = 1 << 16;
+export const weightGradPartialsOptions = {
+  /**
+   * Invocations the pass aims for on CPU adapters, whose two threads need
+   * far fewer than a GPU: fewer chunks leave fewer partial sums to reduce.
+   */
+  cpuInvocations: 4096,
+  /**
+   * Invocations on other adapters: enough to fill a GPU, few enough that
+   * each keeps a long loop over positions.
+   */
+  gpuInvocations: 1 << 16,
+};
 
 /**
  * Partial weight-gradient sums [chunks, Cg, Cx, kD, kH, kW] of a convolution
@@ -304,10 +314,10 @@ export function convWeightGradPartials(
   const taps = kd * kh * kw;
   const blocks = taps * Math.ceil(gChannels / 4) * Math.ceil(xChannels / 4);
   const rows = batch * gd * gh;
-  const chunks = Math.max(
-    1,
-    Math.min(rows, Math.floor(WEIGHT_GRAD_TARGET_INVOCATIONS / blocks)),
-  );
+  const target = isCpuAdapter()
+    ? weightGradPartialsOptions.cpuInvocations
+    : weightGradPartialsOptions.gpuInvocations;
+  const chunks = Math.max(1, Math.min(rows, Math.floor(target / blocks)));
   const rowsPerChunk = Math.ceil(rows / chunks);
   const chunkCount = Math.ceil(rows / rowsPerChunk);
   const partial = empty([chunkCount, gChannels, xChannels, kd, kh, kw], op);
