@@ -295,13 +295,39 @@ function packUniforms(spec: KernelSpec, layout: UniformLayout, values: Launch['u
   return data;
 }
 
-// The first spec launched under each kernel name, for docs/kernels.md and
-// the test that keeps the .wgsl header comments in line with the specs.
+// The first spec launched under each kernel name, and every spec whose
+// bindings, uniforms, constant names or workgroup size differ from those
+// before it, for docs/kernels.md and the test that keeps it in line.
 const launchedSpecs = new Map<string, KernelSpec>();
+const launchedVariants = new Map<string, Map<string, KernelSpec>>();
 
 /** Specs of the kernels launched so far in this process, by kernel name. */
 export function launchedKernelSpecs(): ReadonlyMap<string, KernelSpec> {
   return launchedSpecs;
+}
+
+/**
+ * Distinct specs of each kernel launched so far, by kernel name, in launch
+ * order: specs that differ only in their constants' values count once.
+ */
+export function launchedKernelVariants(): ReadonlyMap<string, readonly KernelSpec[]> {
+  return new Map([...launchedVariants].map(([name, specs]) => [name, [...specs.values()]]));
+}
+
+function recordLaunchedSpec(spec: KernelSpec, workgroupSize: number): void {
+  if (!launchedSpecs.has(spec.name)) launchedSpecs.set(spec.name, spec);
+  let variants = launchedVariants.get(spec.name);
+  if (!variants) {
+    variants = new Map();
+    launchedVariants.set(spec.name, variants);
+  }
+  const signature = JSON.stringify([
+    spec.bindings,
+    spec.uniforms,
+    Object.keys(spec.constants ?? {}),
+    workgroupSize,
+  ]);
+  if (!variants.has(signature)) variants.set(signature, { ...spec, workgroupSize });
 }
 
 /** Byte offset and WGSL type of every uniform field of a spec. */
@@ -318,9 +344,9 @@ export function uniformFields(
 
 /** Records one dispatch of a kernel into the shared command encoder. */
 export function launch(spec: KernelSpec, run: Launch): void {
-  if (!launchedSpecs.has(spec.name)) launchedSpecs.set(spec.name, spec);
   const info = deviceInfo();
   const workgroupSize = spec.workgroupSize ?? kernelOptions.workgroupSize;
+  recordLaunchedSpec(spec, workgroupSize);
   const label = run.label ?? spec.name;
   if (run.buffers.length !== spec.bindings.length) {
     throw new Error(
