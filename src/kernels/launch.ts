@@ -178,11 +178,25 @@ function hashText(text: string): string {
   return hash.toString(16).padStart(8, '0');
 }
 
+// Keys by spec object and workgroup size: hashing on every launch would
+// cost more than the lookup.
+const cacheKeys = new WeakMap<KernelSpec, Map<number, string>>();
+
 function cacheKey(spec: KernelSpec, workgroupSize: number): string {
-  const constants = spec.constants ? `|${hashText(JSON.stringify(spec.constants))}` : '';
-  // Specs of one kernel may bind different element types or address spaces.
-  const bindings = hashText(JSON.stringify(spec.bindings));
-  return `${spec.name}|wg${workgroupSize}|${bindings}${constants}`;
+  let bySize = cacheKeys.get(spec);
+  if (!bySize) {
+    bySize = new Map();
+    cacheKeys.set(spec, bySize);
+  }
+  let key = bySize.get(workgroupSize);
+  if (key === undefined) {
+    const constants = spec.constants ? `|${hashText(JSON.stringify(spec.constants))}` : '';
+    // Specs of one kernel may bind different element types or address spaces.
+    const bindings = hashText(JSON.stringify(spec.bindings));
+    key = `${spec.name}|wg${workgroupSize}|${bindings}${constants}`;
+    bySize.set(workgroupSize, key);
+  }
+  return key;
 }
 
 function bindGroupLayout(device: GPUDevice, spec: KernelSpec): GPUBindGroupLayout {
@@ -314,7 +328,13 @@ export function launchedKernelVariants(): ReadonlyMap<string, readonly KernelSpe
   return new Map([...launchedVariants].map(([name, specs]) => [name, [...specs.values()]]));
 }
 
+const recordedSpecs = new WeakMap<KernelSpec, Set<number>>();
+
 function recordLaunchedSpec(spec: KernelSpec, workgroupSize: number): void {
+  const sizes = recordedSpecs.get(spec) ?? new Set<number>();
+  if (sizes.has(workgroupSize)) return;
+  sizes.add(workgroupSize);
+  recordedSpecs.set(spec, sizes);
   if (!launchedSpecs.has(spec.name)) launchedSpecs.set(spec.name, spec);
   let variants = launchedVariants.get(spec.name);
   if (!variants) {
