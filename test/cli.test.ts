@@ -14,6 +14,7 @@ import { UsageError, parseFlags, verbHelp, type VerbSpec } from '../src/cli/args
 import { CheckpointError } from '../src/io/checkpoint-error.js';
 import { RrlMedSam } from '../src/nn/rrl/model.js';
 import {
+  ConfigMismatchError,
   MODEL_FORMAT,
   configMismatches,
   decodeDescriptor,
@@ -106,13 +107,14 @@ describe('model folder', () => {
       'encoderChannels: [2,4,4,8,8] in the checkpoint, [2,4,8,8,8] expected',
       'numClasses: 3 in the checkpoint, 5 expected',
     ]);
-    expect(() => decodeWeights('m/model.safetensors', bytes, other.config)).toThrow(
-      new CheckpointError(
-        'm/model.safetensors: the checkpoint was written for another model config ' +
-          '(encoderChannels: [2,4,4,8,8] in the checkpoint, [2,4,8,8,8] expected; ' +
-          'numClasses: 3 in the checkpoint, 5 expected). Use the model folder it ' +
-          'came from, or train a new model for this config.',
-      ),
+    const decode = () => decodeWeights('m/model.safetensors', bytes, other.config);
+    expect(decode).toThrow(ConfigMismatchError);
+    expect(decode).toThrow(CheckpointError);
+    expect(decode).toThrow(
+      'm/model.safetensors: the checkpoint was written for another model config ' +
+        '(encoderChannels: [2,4,4,8,8] in the checkpoint, [2,4,8,8,8] expected; ' +
+        'numClasses: 3 in the checkpoint, 5 expected). Use the model folder it ' +
+        'came from, or train a new model for this config.',
     );
     model.dispose();
     other.dispose();
