@@ -1,6 +1,9 @@
 // Time one RRL-MedSAM training iteration per kernel:
 // `npx tsx bench/profile-train.ts [--preset NAME] [--size N] [--warmup N]
-// [--top N] [--dispatches N] [--replays N] [--stage 1|2]`.
+// [--top N] [--dispatches N] [--replays N] [--stage 1|2] [--classes N]`.
+//
+// The step is the demo's: 43 output classes by default (the 42 IXI
+// structures and background) and the paired augmentation of `train`.
 //
 // After the warm-up steps of a stage, one step runs under a kernel
 // profile (src/kernels/profile.ts): the device writes a timestamp at the
@@ -24,6 +27,7 @@ import {
   type DispatchTiming,
 } from '../src/kernels/profile.js';
 import { RRL_PRESETS, RrlMedSam, type RrlPresetName } from '../src/nn/rrl/index.js';
+import { pairedAugmenter, TRAINING_AUGMENTATION } from '../src/cli/train.js';
 import { phantomTrainer } from './train.js';
 
 interface Arguments {
@@ -36,14 +40,16 @@ interface Arguments {
   /** Replays of each dispatch for its CPU time, or 0. */
   replays: number;
   stages: (1 | 2)[];
+  /** Output classes of the segmentation decoders (the IXI demo has 43). */
+  classes: number;
 }
 
 const USAGE =
   'usage: npx tsx bench/profile-train.ts [--preset default|cpu|tiny] ' +
-  '[--size N] [--warmup N] [--top N] [--dispatches N] [--replays N] [--stage 1|2]';
+  '[--size N] [--warmup N] [--top N] [--dispatches N] [--replays N] [--stage 1|2] [--classes N]';
 
 function parseArguments(argv: readonly string[]): Arguments {
-  const parsed: Arguments = { preset: 'cpu', size: 48, warmup: 1, top: 25, dispatches: 0, replays: 0, stages: [1, 2] };
+  const parsed: Arguments = { preset: 'cpu', size: 48, warmup: 1, top: 25, dispatches: 0, replays: 0, stages: [1, 2], classes: 43 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) {
@@ -60,6 +66,7 @@ function parseArguments(argv: readonly string[]): Arguments {
     else if (flag === '--dispatches') parsed.dispatches = Number(value);
     else if (flag === '--replays') parsed.replays = Number(value);
     else if (flag === '--stage') parsed.stages = [Number(value) === 2 ? 2 : 1];
+    else if (flag === '--classes') parsed.classes = Number(value);
     else throw new Error(`bench/profile-train: unknown argument ${flag}\n${USAGE}`);
   }
   return parsed;
@@ -130,8 +137,10 @@ async function main(): Promise<void> {
   const info = await ready();
   console.log(`adapter: ${info.adapter}`);
   const perStage = args.warmup + 1;
-  const model = new RrlMedSam({ preset: args.preset, numClasses: 5 });
-  const { trainer, dispose } = phantomTrainer(model, args.size, perStage, perStage);
+  const model = new RrlMedSam({ preset: args.preset, numClasses: args.classes });
+  const { trainer, dispose } = phantomTrainer(model, args.size, perStage, perStage, {
+    augment: pairedAugmenter(TRAINING_AUGMENTATION, 0),
+  });
   await sync();
   for (let stage = 1; stage <= 2; stage++) {
     for (let i = 0; i < args.warmup; i++) await trainer.step();

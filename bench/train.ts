@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { randn, ready, sync, tensor, type Tensor } from '../src/index.js';
 import { RRL_PRESETS, RrlMedSam, type RrlPresetName } from '../src/nn/rrl/index.js';
 import { makePhantom } from '../src/pipeline/phantom.js';
-import { createTrainer, type Trainer } from '../src/pipeline/train/index.js';
+import { createTrainer, type Augment, type Trainer } from '../src/pipeline/train/index.js';
 import type { PreparedWorkload, Workload } from './harness.js';
 
 export interface Arguments {
@@ -93,6 +93,7 @@ export function phantomTrainer(
   size: number,
   stage1Iterations: number,
   stage2Iterations: number,
+  options: { augment?: Augment } = {},
 ): { trainer: Trainer; dispose: () => void } {
   const atlas = phantomTensors(size, 1);
   const scans = [2, 3].map((seed) => phantomTensors(size, seed).image);
@@ -101,7 +102,7 @@ export function phantomTrainer(
   const trainer = createTrainer(
     model,
     { atlas, scans, teacher: (index) => teachers[index] },
-    { stage1Iterations, stage2Iterations },
+    { stage1Iterations, stage2Iterations, augment: options.augment },
   );
   const dispose = () => {
     trainer.dispose();

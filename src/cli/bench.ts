@@ -1,7 +1,10 @@
 // `rrl-medsam bench`: seconds per training iteration of each stage, on
 // phantom volumes of the requested size, with process CPU time and the
 // device memory the pools hold (their high-water mark, since pooled
-// buffers are kept for reuse).
+// buffers are kept for reuse). The iteration is the one `train` runs,
+// with the same augmentation. The class count sets the cost of the
+// segmentation heads, the label warp and the Dice losses, so it defaults
+// to the 43 classes of the IXI demo (42 structures and background).
 
 import { ready, sync } from '../device.js';
 import { randn } from '../ops/creation.js';
@@ -11,14 +14,19 @@ import { RrlMedSam } from '../nn/rrl/model.js';
 import { makePhantom } from '../pipeline/phantom.js';
 import { createTrainer } from '../pipeline/train/index.js';
 import { deviceMemory } from './progress.js';
+import { pairedAugmenter, TRAINING_AUGMENTATION } from './train.js';
 
 export interface BenchSettings {
   size: number;
   preset: RrlPresetName;
   iterations: number;
   warmup: number;
+  /** Output classes of the segmentation decoders. */
+  classes: number;
+  augment: boolean;
 }
 
+/** Labelled structures of the phantoms. Classes above them stay empty. */
 const STRUCTURES = 4;
 
 function phantom(size: number, seed: number): { image: Tensor; labels: Tensor } {
@@ -36,13 +44,18 @@ export async function runBench(
   settings: BenchSettings,
   say: (line: string) => void,
 ): Promise<{ stage: 1 | 2; seconds: number; cpuSeconds: number }[]> {
-  const { size, preset, iterations, warmup } = settings;
+  const { size, preset, iterations, warmup, classes } = settings;
   if (size % 16 !== 0) {
     throw new Error(`bench: --size ${size} must be a multiple of 16`);
   }
   const info = await ready();
   say(`device: ${info.adapter}`);
-  const model = new RrlMedSam({ ...RRL_PRESETS[preset], numClasses: STRUCTURES + 1 });
+  if (classes < STRUCTURES + 1) {
+    throw new Error(
+      `bench: --classes ${classes} is below the ${STRUCTURES + 1} classes of the phantoms`,
+    );
+  }
+  const model = new RrlMedSam({ ...RRL_PRESETS[preset], numClasses: classes });
   const atlas = phantom(size, 1);
   const scans = [2, 3].map((seed) => phantom(size, seed).image);
   const featureSide = 8;
@@ -51,11 +64,16 @@ export async function runBench(
   const trainer = createTrainer(
     model,
     { atlas, scans, teacher: (index) => teachers[index] },
-    { stage1Iterations: perStage, stage2Iterations: perStage },
+    {
+      stage1Iterations: perStage,
+      stage2Iterations: perStage,
+      augment: settings.augment ? pairedAugmenter(TRAINING_AUGMENTATION, 0) : undefined,
+    },
   );
   say(
     `preset ${preset} (${model.parameterCount().toLocaleString('en-US')} parameters), ` +
-      `grid ${size}^3, ${iterations} timed iterations per stage after ${warmup} warm-up`,
+      `grid ${size}^3, ${classes} classes, augmentation ${settings.augment ? 'on' : 'off'}, ` +
+      `${iterations} timed iterations per stage after ${warmup} warm-up`,
   );
   const results: { stage: 1 | 2; seconds: number; cpuSeconds: number }[] = [];
   try {
