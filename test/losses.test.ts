@@ -441,6 +441,31 @@ describe('diceLoss', () => {
     expectClose([await loss.item()], ref.data, 1e-5, 1e-6);
   });
 
+  for (const [name, oneShape] of [
+    ['odd rows', [2, 3, 5, 6, 7]],
+    ['aligned rows', [1, 3, 4, 5, 6]],
+  ] as const) {
+    it(`dice one-sided gradients ${name}`, async () => {
+      // A gradient of one input alone (the other detached) runs
+      // dice_grad_one, which must give the bits of the two-sided kernel.
+      const p = softmaxValues([...oneShape], 41);
+      const t = softmaxValues([...oneShape], 42);
+      const bothProbs = tensor(Float32Array.from(p), [...oneShape], { requiresGrad: true });
+      const bothTarget = tensor(Float32Array.from(t), [...oneShape], { requiresGrad: true });
+      const [, [gradP, gradT]] = await lossAndGrads(diceLoss(bothProbs, bothTarget), [bothProbs, bothTarget]);
+      const probsOnly = tensor(Float32Array.from(p), [...oneShape], { requiresGrad: true });
+      const fixedTarget = tensor(Float32Array.from(t), [...oneShape]);
+      const [, [onlyP]] = await lossAndGrads(diceLoss(probsOnly, fixedTarget), [probsOnly]);
+      const fixedProbs = tensor(Float32Array.from(p), [...oneShape]);
+      const targetOnly = tensor(Float32Array.from(t), [...oneShape], { requiresGrad: true });
+      const [, [onlyT]] = await lossAndGrads(diceLoss(fixedProbs, targetOnly), [targetOnly]);
+      expect(sameBits(onlyP, gradP), 'gradient of probs alone').toBe(true);
+      expect(sameBits(onlyT, gradT), 'gradient of target alone').toBe(true);
+      expect(fixedTarget.grad, 'no gradient for a detached target').toBeNull();
+      expect(fixedProbs.grad, 'no gradient for detached probs').toBeNull();
+    });
+  }
+
   it('dice class empty in both inputs is finite', async () => {
     // Class 2 of sample 0 has no probability and no target voxel.
     const p = probs.slice();
@@ -598,11 +623,15 @@ describe('oneHot', () => {
     // Rows of 60 voxels (240 bytes) under a 500-byte binding limit.
     const data = Float32Array.from(labels);
     const whole = await oneHot(tensor(data, [2, 1, ...spatial]), 4).toArray();
+    // With 5 classes, the group of rows 4 and 5 spans both samples.
+    const wholeFive = await oneHot(tensor(data, [2, 1, ...spatial]), 5).toArray();
     data[75] = 9;
     rowGroupOptions.maxBindingBytes = 500;
     try {
       const out = oneHot(tensor(Float32Array.from(labels), [2, 1, ...spatial]), 4);
       expect(Array.from(await out.toArray())).toEqual(Array.from(whole));
+      const five = oneHot(tensor(Float32Array.from(labels), [2, 1, ...spatial]), 5);
+      expect(Array.from(await five.toArray())).toEqual(Array.from(wholeFive));
       // The label check covers every voxel when the rows are split.
       const bad = oneHot(tensor(data, [2, 1, ...spatial]), 4);
       await expect(bad.toArray()).rejects.toThrow('oneHot: label 9 at index 75 of labels');

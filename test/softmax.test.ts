@@ -11,7 +11,9 @@ const CASES: { shape: number[]; axis: number }[] = [
   { shape: [3, 5, 7], axis: 1 },
   { shape: [3, 5, 7], axis: 2 },
   { shape: [3, 5, 7], axis: -1 },
+  // Inner sizes 60 and 8 are multiples of 4, so these take the vec4 kernel.
   { shape: [2, 36, 3, 4, 5], axis: 1 },
+  { shape: [3, 5, 8], axis: 1 },
   { shape: [1, 1], axis: 1 },
   { shape: [4, 300], axis: -1 },
 ];
@@ -81,6 +83,7 @@ describe('softmax backward', () => {
     { shape: [3, 5, 7], axis: 1 },
     { shape: [3, 5, 7], axis: -1 },
     { shape: [2, 4, 3, 2, 2], axis: 1 },
+    { shape: [2, 3, 8], axis: 1 },
     { shape: [6], axis: 0 },
   ];
 

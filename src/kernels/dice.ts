@@ -97,6 +97,37 @@ function gradSpec(aligned: boolean): KernelSpec {
   return spec;
 }
 
+function gradOneSpec(aligned: boolean): KernelSpec {
+  const key = `grad one ${aligned}`;
+  let spec = specs.get(key);
+  if (!spec) {
+    spec = {
+      name: 'dice_grad_one',
+      uniforms: [
+        ['total', 'u32'],
+        ['first_row', 'u32'],
+        ['width', 'u32'],
+        ['quads', 'u32'],
+        ['scale', 'f32'],
+      ],
+      bindings: [
+        { name: 'other', access: 'read', type: volumeType(aligned) },
+        { name: 'coefficients', access: 'read', type: 'vec4<f32>' },
+        { name: 'upstream', access: 'read' },
+        { name: 'grad', access: 'read_write', type: volumeType(aligned) },
+      ],
+      constants: {
+        QUAD_IO: [
+          quadLoader('load_other', 'other', aligned),
+          quadStorer('store_grad', 'grad', aligned),
+        ].join('\n\n'),
+      },
+    };
+    specs.set(key, spec);
+  }
+  return spec;
+}
+
 function binding(t: Tensor, op: string) {
   return { buffer: t.buffer(op), bytes: t.bytes };
 }
@@ -170,7 +201,11 @@ export function diceForwardKernels(
   return { loss, coefficients };
 }
 
-/** Computes the gradients of the loss with respect to `probs` and `target`. */
+/**
+ * Computes the gradients of the loss with respect to `probs` and `target`,
+ * each only where its flag in `needed` is true (null otherwise). A single
+ * gradient runs dice_grad_one, which reads half the data of dice_grad.
+ */
 export function diceBackwardKernel(
   op: string,
   probs: Tensor,
@@ -178,20 +213,23 @@ export function diceBackwardKernel(
   coefficients: Tensor,
   upstream: Tensor,
   firstClass: number,
-): [Tensor, Tensor] {
+  needed: { probs: boolean; target: boolean } = { probs: true, target: true },
+): [Tensor | null, Tensor | null] {
   const [n, k] = probs.shape;
   const rows = n * k;
   const width = probs.size / rows;
   const quads = Math.ceil(width / 4);
-  const gradProbs = empty(probs.shape, op);
-  const gradTarget = empty(target.shape, op);
-  const spec = gradSpec(width % 4 === 0);
+  const gradProbs = needed.probs ? empty(probs.shape, op) : null;
+  const gradTarget = needed.target ? empty(target.shape, op) : null;
+  const outputs = [gradProbs, gradTarget].filter((t): t is Tensor => t !== null);
+  if (outputs.length === 0) return [null, null];
+  // The inputs each gradient reads: both need both, one needs the other.
+  const inputs = outputs.length === 2 ? [probs, target] : [gradProbs ? target : probs];
+  const spec = outputs.length === 2 ? gradSpec(width % 4 === 0) : gradOneSpec(width % 4 === 0);
   for (const group of rowGroups(op, probs.shape, rows, width * 4)) {
     const whole = group.count === rows;
-    const p = groupRows(op, probs, group, rows, width);
-    const t = groupRows(op, target, group, rows, width);
-    const gp = whole ? gradProbs : empty([group.count, width], op);
-    const gt = whole ? gradTarget : empty([group.count, width], op);
+    const parts = inputs.map((t) => groupRows(op, t, group, rows, width));
+    const grads = outputs.map((t) => (whole ? t : empty([group.count, width], op)));
     launch(spec, {
       label: `${op} gradient`,
       uniforms: {
@@ -202,19 +240,18 @@ export function diceBackwardKernel(
         scale: -1 / (n * (k - firstClass)),
       },
       buffers: [
-        binding(p, op),
-        binding(t, op),
+        ...parts.map((t) => binding(t, op)),
         binding(coefficients, op),
         binding(upstream, op),
-        binding(gp, op),
-        binding(gt, op),
+        ...grads.map((t) => binding(t, op)),
       ],
       workgroups: workgroupsFor(spec, group.count * quads),
     });
     if (!whole) {
-      copyValues(op, gp, 0, gradProbs, group.first * width, group.count * width);
-      copyValues(op, gt, 0, gradTarget, group.first * width, group.count * width);
-      for (const temporary of [p, t, gp, gt]) temporary.dispose();
+      grads.forEach((part, i) => {
+        copyValues(op, part, 0, outputs[i], group.first * width, group.count * width);
+      });
+      for (const temporary of [...parts, ...grads]) temporary.dispose();
     }
   }
   return [gradProbs, gradTarget];

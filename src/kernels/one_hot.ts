@@ -17,7 +17,7 @@ import { copyValues, rowGroups } from './row_groups.js';
 const ONE_HOT_SPEC: KernelSpec = {
   name: 'one_hot',
   uniforms: [
-    ['size', 'u32'],
+    ['rows', 'u32'],
     ['first_row', 'u32'],
     ['voxels', 'u32'],
     ['classes', 'u32'],
@@ -125,9 +125,9 @@ export function oneHotKernel(op: string, labels: Tensor, outShape: readonly numb
     const part = whole ? out : empty([group.count, voxels], op);
     launch(ONE_HOT_SPEC, {
       label: op,
-      uniforms: { size: part.size, first_row: group.first, voxels, classes: k },
+      uniforms: { rows: group.count, first_row: group.first, voxels, classes: k },
       buffers: [labelBinding, { buffer: part.buffer(op), bytes: part.bytes }, statusBinding],
-      workgroups: workgroupsFor(ONE_HOT_SPEC, part.size),
+      workgroups: workgroupsFor(ONE_HOT_SPEC, voxels),
     });
     if (!whole) {
       copyValues(op, part, 0, out, group.first * voxels, part.size);

@@ -14,30 +14,39 @@
 //
 // Bindings: 1 labels (read, f32), 2 out (read_write, f32),
 //   3 status (read_write, atomic<u32>, 2 elements).
-// Uniforms: size = rows * voxels for the rows computed (N * K, or a group);
-//   first_row = row n * K + k of out[0]; voxels; classes = K.
-// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per output element.
-// Grid: ceil(size / WORKGROUP_SIZE) workgroups, folded past 65,535.
+// Uniforms: rows = the (n, k) rows computed (N * K, or a group); first_row
+//   = row n * K + k of out[0]; voxels; classes = K.
+// Workgroup: WORKGROUP_SIZE x 1 x 1, one invocation per voxel, which loops
+//   over the rows: one label load serves every class of its item, and
+//   neighbouring invocations store to neighbouring addresses.
+// Grid: ceil(voxels / WORKGROUP_SIZE) workgroups, folded past 65,535.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let o = global_index(wid, nwg, lid);
-  if (o >= params.size) {
+  let v = global_index(wid, nwg, lid);
+  if (v >= params.voxels) {
     return;
   }
-  let v = o % params.voxels;
-  let row = params.first_row + o / params.voxels;
-  let k = row % params.classes;
-  let n = row / params.classes;
-  let label = labels[n * params.voxels + v];
-  // NaN and infinity are caught by their exponent bits, a test that a
-  // compiler assuming finite math cannot fold away.
-  let finite = (bitcast<u32>(label) & 0x7f800000u) != 0x7f800000u;
-  let valid = finite && label >= 0.0 && label < f32(params.classes) && floor(label) == label;
-  if (!valid && k == 0u) {
-    atomicMin(&status[0], n * params.voxels + v);
+  var n = params.first_row / params.classes;
+  var k = params.first_row % params.classes;
+  var label = labels[n * params.voxels + v];
+  for (var r = 0u; r < params.rows; r++) {
+    if (k == params.classes) {
+      k = 0u;
+      n += 1u;
+      label = labels[n * params.voxels + v];
+    }
+    // NaN and infinity are caught by their exponent bits, a test that a
+    // compiler assuming finite math cannot fold away.
+    let finite = (bitcast<u32>(label) & 0x7f800000u) != 0x7f800000u;
+    let valid = finite && label >= 0.0 && label < f32(params.classes) &&
+      floor(label) == label;
+    if (!valid && k == 0u) {
+      atomicMin(&status[0], n * params.voxels + v);
+    }
+    out[r * params.voxels + v] = select(0.0, 1.0, valid && label == f32(k));
+    k += 1u;
   }
-  out[o] = select(0.0, 1.0, valid && label == f32(k));
 }

@@ -5,10 +5,15 @@
 // an [N, C, D, H, W] volume, inner is D * H * W, so neighbouring
 // invocations read neighbouring voxels.
 //
-// Bindings: 1 x (read, f32), 2 out (read_write, f32).
+// Bindings: 1 x (read, T), 2 out (read_write, T).
 // Uniforms: size = outer * inner; axis_size; inner; per_invocation =
 //   consecutive (outer, inner) positions each invocation handles.
-// Constants: {{LOG}} is 'true' for log-softmax, 'false' for softmax.
+// Constants: {{LOG}} is 'true' for log-softmax, 'false' for softmax. {{T}}
+//   is the element type, f32, or vec4<f32> when inner is a multiple of 4:
+//   then size and inner count groups of 4 positions along inner, and every
+//   operation below acts on the 4 lanes at once. On CPU adapters such as
+//   llvmpipe, which load storage buffers lane by lane, one vec4 load costs
+//   about as much as one f32 load.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / (per_invocation *
 //   WORKGROUP_SIZE)), folded into 2D or 3D past 65,535.
 
@@ -19,7 +24,7 @@ fn softmax_at(o: u32) {
   for (var c = 1u; c < params.axis_size; c++) {
     maximum = max(maximum, x[base + c * step]);
   }
-  var total = 0.0;
+  var total = {{T}}(0.0);
   for (var c = 0u; c < params.axis_size; c++) {
     total += exp(x[base + c * step] - maximum);
   }

@@ -4,17 +4,18 @@
 //   softmax:     dx = y * (g - sum_axis(g * y))
 //   log-softmax: dx = g - exp(y) * sum_axis(g)
 //
-// Bindings: 1 y (read, f32), 2 g (read, f32), 3 dx (read_write, f32).
+// Bindings: 1 y (read, T), 2 g (read, T), 3 dx (read_write, T).
 // Uniforms: size = outer * inner; axis_size; inner; per_invocation =
 //   consecutive (outer, inner) positions each invocation handles.
-// Constants: {{LOG}} is 'true' for log-softmax, 'false' for softmax.
+// Constants: {{LOG}} is 'true' for log-softmax, 'false' for softmax. {{T}}
+//   is the element type, f32 or vec4<f32>, as in softmax.wgsl.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(size / (per_invocation *
 //   WORKGROUP_SIZE)), folded into 2D or 3D past 65,535.
 
 fn softmax_grad_at(o: u32) {
   let base = (o / params.inner) * params.axis_size * params.inner + o % params.inner;
   let step = params.inner;
-  var total = 0.0;
+  var total = {{T}}(0.0);
   for (var c = 0u; c < params.axis_size; c++) {
     let i = base + c * step;
     if ({{LOG}}) {

@@ -71,15 +71,15 @@ export function diceLoss(probs: Tensor, target: Tensor, options: DiceLossOptions
     [probs, target],
     [probs, target, coefficients],
     (grad, [savedProbs, savedTarget, savedCoefficients]) => {
-      const [gradProbs, gradTarget] = diceBackwardKernel(
+      return diceBackwardKernel(
         op,
         savedProbs,
         savedTarget,
         savedCoefficients,
         grad,
         firstClass,
+        { probs: probs.requiresGrad, target: target.requiresGrad },
       );
-      return [probs.requiresGrad ? gradProbs : null, target.requiresGrad ? gradTarget : null];
     },
   );
   coefficients.dispose();

@@ -14,28 +14,40 @@ const UNIFORMS: KernelSpec['uniforms'] = [
   ['per_invocation', 'u32'],
 ];
 
-function spec(name: 'softmax' | 'softmax_grad', log: boolean): KernelSpec {
+type Element = 'f32' | 'vec4<f32>';
+
+function spec(
+  name: 'softmax' | 'softmax_grad',
+  log: boolean,
+  type: Element,
+): KernelSpec {
   const bindings: KernelSpec['bindings'] =
     name === 'softmax'
       ? [
-          { name: 'x', access: 'read' },
-          { name: 'out', access: 'read_write' },
+          { name: 'x', access: 'read', type },
+          { name: 'out', access: 'read_write', type },
         ]
       : [
-          { name: 'y', access: 'read' },
-          { name: 'g', access: 'read' },
-          { name: 'dx', access: 'read_write' },
+          { name: 'y', access: 'read', type },
+          { name: 'g', access: 'read', type },
+          { name: 'dx', access: 'read_write', type },
         ];
-  const constants = { LOG: String(log) };
+  const constants = { LOG: String(log), T: type };
   return { name, uniforms: UNIFORMS, bindings, constants };
 }
 
-const SPECS = {
-  softmax: spec('softmax', false),
-  logSoftmax: spec('softmax', true),
-  softmaxGrad: spec('softmax_grad', false),
-  logSoftmaxGrad: spec('softmax_grad', true),
-};
+/** Builds the kernels of one element type. A vec4<f32> element is 4 positions along inner. */
+function specs(type: Element) {
+  return {
+    softmax: spec('softmax', false, type),
+    logSoftmax: spec('softmax', true, type),
+    softmaxGrad: spec('softmax_grad', false, type),
+    logSoftmaxGrad: spec('softmax_grad', true, type),
+  };
+}
+
+const SPECS = { f32: specs('f32'), vec4: specs('vec4<f32>') };
+type SpecName = keyof (typeof SPECS)['f32'];
 
 /** [outer, axis length, inner] around `axis`. */
 function aroundAxis(
@@ -49,14 +61,19 @@ function aroundAxis(
 
 function runSoftmax(
   op: string,
-  kernel: KernelSpec,
+  name: SpecName,
   inputs: readonly Tensor[],
   shape: readonly number[],
   axis: number,
 ): Tensor {
-  const [outer, axisSize, inner] = aroundAxis(shape, axis);
+  const [outer, axisSize, fullInner] = aroundAxis(shape, axis);
   const out = empty(shape, op);
   if (out.size === 0) return out;
+  // Every row along inner starts at a multiple of inner, so with inner a
+  // multiple of 4 each group of 4 positions is one aligned vec4.
+  const vectorized = fullInner % 4 === 0;
+  const kernel = vectorized ? SPECS.vec4[name] : SPECS.f32[name];
+  const inner = vectorized ? fullInner / 4 : fullInner;
   const positions = outer * inner;
   const perInvocation = outputsPerInvocation(axisSize);
   launch(kernel, {
@@ -87,19 +104,19 @@ function runSoftmax(
  */
 export function softmax(x: Tensor, axis: number): Tensor {
   const a = resolveAxis('softmax', x.shape, axis);
-  const out = runSoftmax('softmax', SPECS.softmax, [x], x.shape, a);
+  const out = runSoftmax('softmax', 'softmax', [x], x.shape, a);
   checkOutput('softmax', out, [x]);
   return record('softmax', out, [x], [out], (g, [y]) => [
-    runSoftmax('softmax', SPECS.softmaxGrad, [y, g], x.shape, a),
+    runSoftmax('softmax', 'softmaxGrad', [y, g], x.shape, a),
   ]);
 }
 
 /** Computes x - log(sum(exp(x))) along `axis`, stably. See softmax(). */
 export function logSoftmax(x: Tensor, axis: number): Tensor {
   const a = resolveAxis('logSoftmax', x.shape, axis);
-  const out = runSoftmax('logSoftmax', SPECS.logSoftmax, [x], x.shape, a);
+  const out = runSoftmax('logSoftmax', 'logSoftmax', [x], x.shape, a);
   checkOutput('logSoftmax', out, [x]);
   return record('logSoftmax', out, [x], [out], (g, [y]) => [
-    runSoftmax('logSoftmax', SPECS.logSoftmaxGrad, [y, g], x.shape, a),
+    runSoftmax('logSoftmax', 'logSoftmaxGrad', [y, g], x.shape, a),
   ]);
 }
