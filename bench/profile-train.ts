@@ -49,7 +49,7 @@ const USAGE =
   '[--size N] [--warmup N] [--top N] [--dispatches N] [--replays N] [--stage 1|2] [--classes N]';
 
 function parseArguments(argv: readonly string[]): Arguments {
-  const parsed: Arguments = { preset: 'cpu', size: 48, warmup: 1, top: 25, dispatches: 0, replays: 0, stages: [1, 2], classes: 43 };
+  const parsed: Arguments = { preset: 'cpu', size: 64, warmup: 1, top: 25, dispatches: 0, replays: 0, stages: [1, 2], classes: 43 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) {

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   SGD,
   backward,
+  gradCheck,
   concat,
   full,
   liveTensorCount,
@@ -23,6 +24,8 @@ import { makePhantom } from '../src/pipeline/phantom.js';
 import {
   VARIANTS,
   createTrainer,
+  crossEntropy,
+  segmentationLoss,
   disposeTrainerState,
   mutualEmaIteration,
   pairParameters,
@@ -33,6 +36,7 @@ import {
   type TrainingData,
   type TrainingVariant,
 } from '../src/pipeline/train/index.js';
+import type { NDArray } from '../src/reference/ndarray.js';
 import { device, expectClose } from './helpers.js';
 
 beforeAll(device);
@@ -460,5 +464,63 @@ describe('trainer runs', () => {
     const first = Array.from({ length: 5 }, (_, i) => scanIndexAt(3, i, 5, true));
     const again = Array.from({ length: 5 }, (_, i) => scanIndexAt(3, i, 5, true));
     expect(first).toEqual(again);
+  });
+});
+
+describe('segmentation cross-entropy', () => {
+  const shape = [1, 3, 2, 3, 2];
+  const voxels = 12;
+  // Probabilities that sum to 1 over the 3 classes of each voxel, with
+  // some below the 1e-6 floor; the target is soft.
+  const probs = Array.from({ length: 3 * voxels }, (_, i) => {
+    const v = i % voxels;
+    const k = Math.floor(i / voxels);
+    const raw = [0.2 + 0.05 * (v % 4), 0.3, v === 5 ? 0 : 0.5 - 0.05 * (v % 4)];
+    const total = raw.reduce((a, b) => a + b, 0);
+    return raw[k] / total;
+  });
+  const target = Array.from({ length: 3 * voxels }, (_, i) => {
+    const v = i % voxels;
+    const k = Math.floor(i / voxels);
+    return [0.6, 0.3, 0.1][(k + v) % 3];
+  });
+
+  function crossEntropyRef(p: NDArray, t: NDArray): NDArray {
+    let total = 0;
+    for (let i = 0; i < p.data.length; i++) {
+      total += t.data[i] * Math.log(Math.max(p.data[i], 1e-6));
+    }
+    return { shape: [], data: Float64Array.of(-total / voxels) };
+  }
+
+  it('cross-entropy matches the host sum', async () => {
+    const loss = crossEntropy(tensor(probs, shape), tensor(target, shape));
+    const ref = crossEntropyRef(
+      { shape, data: Float64Array.from(probs) },
+      { shape, data: Float64Array.from(target) },
+    );
+    expectClose([await loss.item()], ref.data, 1e-5, 1e-6);
+  });
+
+  it('cross-entropy gradients', async () => {
+    const positive = probs.map((p) => 0.05 + p);
+    const result = await gradCheck(crossEntropy, crossEntropyRef, [
+      { shape, data: positive },
+      { shape, data: target },
+    ]);
+    expect(result.ok, result.report).toBe(true);
+  });
+
+  it('segmentation loss adds the weighted term', async () => {
+    const p = tensor(probs, shape);
+    const t = tensor(target, shape);
+    const options = { diceExcludeBackground: false };
+    const dice = await segmentationLoss(p, t, options).item();
+    const weighted = await segmentationLoss(p, t, {
+      ...options,
+      weights: { segmentationCrossEntropy: 0.5 },
+    }).item();
+    const ce = await crossEntropy(p, t).item();
+    expectClose([weighted], [dice + 0.5 * ce], 1e-5, 1e-6);
   });
 });

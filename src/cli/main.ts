@@ -21,7 +21,7 @@ const TRAIN_FLAGS = {
   out: { kind: 'string', value: 'DIR', help: 'model folder to write (or, with --resume, to continue)', required: true },
   stage: { kind: 'string', value: 'STAGE', help: 'stages to run', choices: ['1', '2', 'both'], default: 'both' },
   steps: { kind: 'integer', value: 'N', help: 'iterations per stage', min: 0, default: 300 },
-  size: { kind: 'integer', value: 'N', help: 'voxels per side of the training grid (a multiple of 16, at least 32)', min: 32, default: 48 },
+  size: { kind: 'integer', value: 'N', help: 'voxels per side of the training grid (a multiple of 16, at least 32)', min: 32, default: 64 },
   preset: { kind: 'string', value: 'NAME', help: 'network widths', choices: ['cpu', 'default', 'tiny'], default: 'cpu' },
   variant: {
     kind: 'string',
@@ -39,6 +39,13 @@ const TRAIN_FLAGS = {
   'weight-smoothness': { kind: 'number', value: 'W', help: 'l1, the weight of the smoothness loss in L_reg', min: 0, default: 1 },
   'weight-similarity': { kind: 'number', value: 'W', help: 'l2, the weight of the NCC loss in L_reg', min: 0, default: 1 },
   'weight-dice': { kind: 'number', value: 'W', help: 'l3, the weight of the warped-label Dice loss in L_reg', min: 0, default: 1 },
+  'weight-ce': {
+    kind: 'number',
+    value: 'W',
+    help: 'weight of a cross-entropy term added to both segmentation losses (0: Dice alone, as in RRL-MedSAM)',
+    min: 0,
+    default: 0,
+  },
   'checkpoint-every': { kind: 'integer', value: 'N', help: 'write a checkpoint every N iterations', min: 1, default: 25 },
   'log-every': { kind: 'integer', value: 'N', help: 'print a summary line every N iterations', min: 1, default: 25 },
   augment: { kind: 'boolean', help: 'augment atlas and target (rotation, scaling, elastic); --no-augment turns it off', default: true },
@@ -158,13 +165,13 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
     description:
       'Trains on the embedded IXI scans (atlas IXI012, five unlabelled training scans), evaluates\n' +
       'on the four held-out scans and writes the model, report and previews into --out. The full\n' +
-      'run is 300 + 300 iterations at 48^3 with the cpu preset; --quick runs a few-minute version.\n' +
+      'run is 300 + 300 iterations at 64^3 with the cpu preset; --quick runs a few-minute version.\n' +
       '--ablation also trains and scores the paper\'s five variants at the --quick setting.',
     flags: {
       out: { kind: 'string', value: 'DIR', help: 'output folder', default: 'runs/demo' },
       quick: { kind: 'boolean', help: 'a few-minute run (fewer iterations) to try things out' },
       steps: { kind: 'integer', value: 'N', help: 'iterations per stage (overrides the default of the mode)', min: 1 },
-      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16, at least 32)', min: 32, default: 48 },
+      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16, at least 32)', min: 32, default: 64 },
       ablation: { kind: 'boolean', help: 'also run the five-row ablation table at the --quick setting' },
       sam: { kind: 'string', value: 'FILE', help: 'official SAM checkpoint to distil from' },
       resume: { kind: 'boolean', help: 'continue an interrupted demo in --out' },
@@ -195,7 +202,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       'iteration, process CPU time and device memory. Kernel benchmarks against peers live in\n' +
       'bench/ of the repository (npm run bench).',
     flags: {
-      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16, at least 32)', min: 32, default: 48 },
+      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16, at least 32)', min: 32, default: 64 },
       preset: { kind: 'string', value: 'NAME', help: 'network widths', choices: ['cpu', 'default', 'tiny'], default: 'cpu' },
       iterations: { kind: 'integer', value: 'N', help: 'timed iterations per stage', min: 1, default: 3 },
       warmup: { kind: 'integer', value: 'N', help: 'untimed iterations first', min: 0, default: 1 },
@@ -241,6 +248,7 @@ function trainSettings(flags: ParsedFlags, given: Set<string>) {
       smoothness: flags['weight-smoothness'] as number,
       similarity: flags['weight-similarity'] as number,
       registrationDice: flags['weight-dice'] as number,
+      segmentationCrossEntropy: flags['weight-ce'] as number,
     },
     sam: flags.sam as string | undefined,
     samConfig: flags['sam-config'] as 'small',

@@ -72,8 +72,16 @@ export interface TrainSettings {
   seed: number;
   lr: number;
   alpha: number;
-  /** l1-l3: the weights of the smoothness, NCC and Dice terms of L_reg. */
-  weights: { smoothness: number; similarity: number; registrationDice: number };
+  /**
+   * l1-l3, the weights of the smoothness, NCC and Dice terms of L_reg, and
+   * the weight of the cross-entropy added to both segmentation losses.
+   */
+  weights: {
+    smoothness: number;
+    similarity: number;
+    registrationDice: number;
+    segmentationCrossEntropy: number;
+  };
   /** Path of an official SAM checkpoint, or undefined for a random teacher. */
   sam?: string;
   /** SAM encoder config of the random teacher. */
@@ -189,6 +197,8 @@ function resumeSettings(
   settings: TrainSettings,
   stored: ModelDescriptor,
 ): TrainSettings {
+  // Folders written before the cross-entropy term existed trained without it.
+  const storedCrossEntropy = stored.training.weights.segmentationCrossEntropy ?? 0;
   const storedValues: Partial<Record<string, unknown>> = {
     size: stored.preprocess.size,
     preset: stored.config.name,
@@ -199,6 +209,7 @@ function resumeSettings(
     'weight-smoothness': stored.training.weights.smoothness,
     'weight-similarity': stored.training.weights.similarity,
     'weight-dice': stored.training.weights.registrationDice,
+    'weight-ce': storedCrossEntropy,
     'sam-config': stored.teacherOptions?.config,
     'teacher-size': stored.teacherOptions?.imageSize,
   };
@@ -209,6 +220,7 @@ function resumeSettings(
     'weight-smoothness': settings.weights.smoothness,
     'weight-similarity': settings.weights.similarity,
     'weight-dice': settings.weights.registrationDice,
+    'weight-ce': settings.weights.segmentationCrossEntropy,
   };
   const mismatched = Object.entries(storedValues)
     .filter(([name, value]) => settings.given.has(name) && value !== undefined && flagValues[name] !== value)
@@ -232,6 +244,7 @@ function resumeSettings(
       smoothness: stored.training.weights.smoothness,
       similarity: stored.training.weights.similarity,
       registrationDice: stored.training.weights.registrationDice,
+      segmentationCrossEntropy: storedCrossEntropy,
     },
     samConfig: (stored.teacherOptions?.config ?? settings.samConfig) as SamConfigName,
     teacherSize: stored.teacherOptions?.imageSize ?? settings.teacherSize,

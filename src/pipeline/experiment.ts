@@ -27,9 +27,9 @@ import {
 import type { StructureTable } from './structures.js';
 import type { Volume } from './volume.js';
 
-/** The default preprocessing of the CLI: a 48^3 cube, 4 mm margin, affine. */
+/** The default preprocessing of the CLI: a 64^3 cube, 4 mm margin, affine. */
 export const DEFAULT_PREPROCESSING: Readonly<ModelPreprocessing> = Object.freeze({
-  size: 48,
+  size: 64,
   marginMm: 4,
   align: 'affine',
 });

@@ -89,7 +89,7 @@ const COMMON = {
  * Named presets.
  * - `default`: RRL-MedSAM's set-up at 128^3. The encoder has 2,767,920
  *   parameters, 3.09% of SAM ViT-B's 89,670,912 (encoderParameterCount).
- * - `cpu`: a narrower network on a 48^3 grid for machines without a GPU,
+ * - `cpu`: a narrower network on a 64^3 grid for machines without a GPU,
  *   picked by measurement (see the comment at its entry).
  * - `tiny`: the smallest widths that exercise every code path, for tests.
  */
@@ -101,24 +101,21 @@ export const RRL_PRESETS = {
     decoderChannels: [16, 32, 64, 128],
     grid: [128, 128, 128],
   },
-  // Measured with `npx tsx bench/train.ts --preset cpu --iterations 3` on
-  // a shared 2-core machine (lavapipe, Mesa 25.0.7). At load average 3 to
-  // 5, where wall time and process CPU time / 2 agreed within 6%, one
-  // iteration took 4.6 s (stage 1) and 5.1 s (stage 2) at 48^3, and 9.2
-  // and 10.6 s at 64^3. So 300 + 300 iterations at 48^3 take about 49
-  // minutes, and 25 minutes fit about 150 + 150. NOTE: 300 + 300
-  // iterations do not fit in 25 minutes at any width tried on this grid:
-  // the tiny widths still took 3.5 and 5.0 s at 48^3. The per-voxel cost of
-  // the full-resolution kernels dominates, conv3d's backward above all (5
-  // to 6 times its forward). The default widths took 46 and 47 s (48^3) and
-  // 119 and 120 s (64^3) of CPU time / 2 under load.
+  // Measured with `rrl-medsam bench --size 64` (43 classes, augmented, as
+  // in the IXI demo) on an otherwise idle 2-core machine (lavapipe, Mesa
+  // 25.0.7): 2.20 s per iteration of stage 1 and 2.35 s of stage 2, so
+  // 300 + 300 iterations take about 23 minutes. The widths were picked at
+  // 48^3 when one iteration still took 4.6 s there. Doubling the decoder
+  // widths ([8, 8, 16, 32]) added about 1 s per iteration at 64^3, which
+  // 300 + 300 iterations in 30 minutes cannot afford. The default widths
+  // took 25 and 29 s per iteration at 64^3 (five classes).
   cpu: {
     ...COMMON,
     name: 'cpu',
     encoderChannels: [4, 8, 16, 32, 64],
     decoderChannels: [4, 4, 8, 16],
     decoderConvs: 1,
-    grid: [48, 48, 48],
+    grid: [64, 64, 64],
   },
   tiny: {
     ...COMMON,

@@ -3,6 +3,7 @@
 
 export {
   DEFAULT_LOSS_WEIGHTS,
+  crossEntropy,
   distillationLoss,
   registrationLosses,
   resampleTeacher,

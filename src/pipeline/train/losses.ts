@@ -9,7 +9,9 @@
 //   yhat_m), with the pseudo label y_a o phi detached;
 // - L_rec = mean((f_sam(x) - P(f_lie(x)))^2), the teacher's features
 //   resampled trilinearly to the student's bottleneck grid.
-// "Dice" is the soft Dice loss 1 - mean Dice (diceLoss).
+// "Dice" is the soft Dice loss 1 - mean Dice (diceLoss). With a
+// segmentationCrossEntropy weight w > 0, each L_seg adds w times the
+// cross-entropy -mean over voxels of sum_k T_k log P_k (not in the paper).
 //
 // Layout: images [1, 1, D, H, W], probabilities and one-hot labels
 // [1, K + 1, D, H, W], flow [1, 3, D, H, W], teacher features
@@ -18,7 +20,8 @@
 import { add, mul, scale, sub } from '../../ops/elementwise.js';
 import { diceLoss } from '../../ops/dice.js';
 import { nccLoss } from '../../ops/ncc.js';
-import { mean } from '../../ops/reduce.js';
+import { mean, sum } from '../../ops/reduce.js';
+import { clamp, log } from '../../ops/unary.js';
 import { smoothnessLoss } from '../../ops/smoothness.js';
 import { upsample3d } from '../../ops/upsample.js';
 import { reshape } from '../../ops/view.js';
@@ -40,6 +43,11 @@ export interface LossWeights {
   generalSegmentation: number;
   /** Of L_rec (stage 1 only). */
   distillation: number;
+  /**
+   * Of a cross-entropy term added to L_seg^m and L_seg^g (0: Dice alone,
+   * as in the RRL-MedSAM paper).
+   */
+  segmentationCrossEntropy: number;
 }
 
 /**
@@ -54,7 +62,11 @@ export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({
   medicalSegmentation: 1,
   generalSegmentation: 1,
   distillation: 1,
+  segmentationCrossEntropy: 0,
 });
+
+/** Smallest probability the cross-entropy takes the log of, so log(0) stays finite. */
+const CROSS_ENTROPY_FLOOR = 1e-6;
 
 export interface LossOptions {
   weights: LossWeights;
@@ -133,19 +145,39 @@ export function registrationLosses(
 }
 
 /**
- * Computes Dice(pseudo label, probs), the pseudo label detached so the
- * loss trains only the network that produced `probs`.
+ * Computes Dice(pseudo label, probs), plus the weighted cross-entropy when
+ * weights.segmentationCrossEntropy > 0. The pseudo label is detached, so
+ * the loss trains only the network that produced `probs`.
  */
 export function segmentationLoss(
   probs: Tensor,
   pseudoLabel: Tensor,
-  options: Pick<LossOptions, 'diceExcludeBackground'>,
+  options: Pick<LossOptions, 'diceExcludeBackground'> & {
+    weights?: Pick<LossWeights, 'segmentationCrossEntropy'>;
+  },
 ): Tensor {
-  return tidy(() =>
-    diceLoss(probs, detach(pseudoLabel), {
+  return tidy(() => {
+    const target = detach(pseudoLabel);
+    const dice = diceLoss(probs, target, {
       excludeBackground: options.diceExcludeBackground,
-    }),
-  );
+    });
+    const weight = options.weights?.segmentationCrossEntropy ?? 0;
+    if (weight === 0) return dice;
+    return add(dice, scale(crossEntropy(probs, target), weight));
+  });
+}
+
+/**
+ * Computes the soft-target cross-entropy -mean over voxels of
+ * sum_k target_k log(probs_k) of [N, K, D, H, W] probabilities, with
+ * probabilities below 1e-6 taken as 1e-6.
+ */
+export function crossEntropy(probs: Tensor, target: Tensor): Tensor {
+  const voxels = probs.size / probs.shape[1];
+  return tidy(() => {
+    const logProbs = log(clamp(probs, CROSS_ENTROPY_FLOOR));
+    return scale(sum(mul(target, logProbs)), -1 / voxels);
+  });
 }
 
 /**
