@@ -446,8 +446,8 @@ describe('diceLoss', () => {
     ['aligned rows', [1, 3, 4, 5, 6]],
   ] as const) {
     it(`dice one-sided gradients ${name}`, async () => {
-      // A gradient of one input alone (the other detached) runs
-      // dice_grad_one, which must give the bits of the two-sided kernel.
+      // A gradient of one input alone (the other detached) must give the
+      // bits of the same gradient when both inputs take one.
       const p = softmaxValues([...oneShape], 41);
       const t = softmaxValues([...oneShape], 42);
       const bothProbs = tensor(Float32Array.from(p), [...oneShape], { requiresGrad: true });

@@ -76,41 +76,6 @@ function gradSpec(aligned: boolean): KernelSpec {
         ['scale', 'f32'],
       ],
       bindings: [
-        { name: 'probs', access: 'read', type: volumeType(aligned) },
-        { name: 'truth', access: 'read', type: volumeType(aligned) },
-        { name: 'coefficients', access: 'read', type: 'vec4<f32>' },
-        { name: 'upstream', access: 'read' },
-        { name: 'grad_probs', access: 'read_write', type: volumeType(aligned) },
-        { name: 'grad_truth', access: 'read_write', type: volumeType(aligned) },
-      ],
-      constants: {
-        QUAD_IO: [
-          quadLoader('load_probs', 'probs', aligned),
-          quadLoader('load_truth', 'truth', aligned),
-          quadStorer('store_grad_probs', 'grad_probs', aligned),
-          quadStorer('store_grad_truth', 'grad_truth', aligned),
-        ].join('\n\n'),
-      },
-    };
-    specs.set(key, spec);
-  }
-  return spec;
-}
-
-function gradOneSpec(aligned: boolean): KernelSpec {
-  const key = `grad one ${aligned}`;
-  let spec = specs.get(key);
-  if (!spec) {
-    spec = {
-      name: 'dice_grad_one',
-      uniforms: [
-        ['total', 'u32'],
-        ['first_row', 'u32'],
-        ['width', 'u32'],
-        ['quads', 'u32'],
-        ['scale', 'f32'],
-      ],
-      bindings: [
         { name: 'other', access: 'read', type: volumeType(aligned) },
         { name: 'coefficients', access: 'read', type: 'vec4<f32>' },
         { name: 'upstream', access: 'read' },
@@ -203,8 +168,8 @@ export function diceForwardKernels(
 
 /**
  * Computes the gradients of the loss with respect to `probs` and `target`,
- * each only where its flag in `needed` is true (null otherwise). A single
- * gradient runs dice_grad_one, which reads half the data of dice_grad.
+ * each only where its flag in `needed` is true (null otherwise). Each
+ * gradient is one dice_grad pass that reads the other input.
  */
 export function diceBackwardKernel(
   op: string,
@@ -215,21 +180,33 @@ export function diceBackwardKernel(
   firstClass: number,
   needed: { probs: boolean; target: boolean } = { probs: true, target: true },
 ): [Tensor | null, Tensor | null] {
-  const [n, k] = probs.shape;
+  const gradProbs = needed.probs
+    ? diceGradient(op, target, coefficients, upstream, firstClass)
+    : null;
+  const gradTarget = needed.target
+    ? diceGradient(op, probs, coefficients, upstream, firstClass)
+    : null;
+  return [gradProbs, gradTarget];
+}
+
+/** Runs dice_grad: the gradient with respect to the input paired with `other`. */
+function diceGradient(
+  op: string,
+  other: Tensor,
+  coefficients: Tensor,
+  upstream: Tensor,
+  firstClass: number,
+): Tensor {
+  const [n, k] = other.shape;
   const rows = n * k;
-  const width = probs.size / rows;
+  const width = other.size / rows;
   const quads = Math.ceil(width / 4);
-  const gradProbs = needed.probs ? empty(probs.shape, op) : null;
-  const gradTarget = needed.target ? empty(target.shape, op) : null;
-  const outputs = [gradProbs, gradTarget].filter((t): t is Tensor => t !== null);
-  if (outputs.length === 0) return [null, null];
-  // The inputs each gradient reads: both need both, one needs the other.
-  const inputs = outputs.length === 2 ? [probs, target] : [gradProbs ? target : probs];
-  const spec = outputs.length === 2 ? gradSpec(width % 4 === 0) : gradOneSpec(width % 4 === 0);
-  for (const group of rowGroups(op, probs.shape, rows, width * 4)) {
+  const grad = empty(other.shape, op);
+  const spec = gradSpec(width % 4 === 0);
+  for (const group of rowGroups(op, other.shape, rows, width * 4)) {
     const whole = group.count === rows;
-    const parts = inputs.map((t) => groupRows(op, t, group, rows, width));
-    const grads = outputs.map((t) => (whole ? t : empty([group.count, width], op)));
+    const part = groupRows(op, other, group, rows, width);
+    const partGrad = whole ? grad : empty([group.count, width], op);
     launch(spec, {
       label: `${op} gradient`,
       uniforms: {
@@ -240,19 +217,18 @@ export function diceBackwardKernel(
         scale: -1 / (n * (k - firstClass)),
       },
       buffers: [
-        ...parts.map((t) => binding(t, op)),
+        binding(part, op),
         binding(coefficients, op),
         binding(upstream, op),
-        ...grads.map((t) => binding(t, op)),
+        binding(partGrad, op),
       ],
       workgroups: workgroupsFor(spec, group.count * quads),
     });
     if (!whole) {
-      grads.forEach((part, i) => {
-        copyValues(op, part, 0, outputs[i], group.first * width, group.count * width);
-      });
-      for (const temporary of [...parts, ...grads]) temporary.dispose();
+      copyValues(op, partGrad, 0, grad, group.first * width, group.count * width);
+      part.dispose();
+      partGrad.dispose();
     }
   }
-  return [gradProbs, gradTarget];
+  return grad;
 }
