@@ -237,6 +237,13 @@ export async function startWebServer(
         '`rrl-medsam train --out` or `npm run demo` wrote',
     );
   }
+  if (model && !existsSync(join(model, 'model.json'))) {
+    throw new Error(
+      `serve-web: --model ${model} is not a model folder (it has no ` +
+        'model.json); pass the folder that `rrl-medsam train --out` or ' +
+        '`npm run demo` wrote, or --no-model to serve none',
+    );
+  }
   const bundle = await buildPageBundle();
   const server = createServer((request, response) => {
     handle(request, response, bundle, model, log).catch((error: unknown) => {
@@ -250,7 +257,18 @@ export async function startWebServer(
     });
   });
   await new Promise<void>((done, fail) => {
-    server.once('error', fail);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EADDRINUSE') {
+        fail(error);
+        return;
+      }
+      fail(
+        new Error(
+          `serve-web: port ${options.port} on ${HOST} is already in use; ` +
+            'pass another --port, or --port 0 for a free one',
+        ),
+      );
+    });
     server.listen(options.port ?? 0, HOST, () => done());
   });
   const { port } = server.address() as AddressInfo;
@@ -295,7 +313,7 @@ export function parseServeArgs(argv: readonly string[]): WebServerOptions {
       options.model = value;
       continue;
     }
-    const port = Number(value);
+    const port = /^\d+$/.test(value) ? Number(value) : NaN;
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new Error(
         `serve-web: --port ${value} is not a port number (0..65535)`,
@@ -327,7 +345,9 @@ if (isMain) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);
   }
-  // The URL goes to stdout alone, so scripts can read it.
+  // The URL is the server's only line on stdout, so scripts can read it
+  // (`npm run web` adds npm's own lines before it; `npx tsx
+  // scripts/serve-web.ts` does not).
   process.stdout.write(`${server.url}\n`);
   process.once('SIGINT', () => {
     void server.close().then(() => process.exit(0));

@@ -131,6 +131,7 @@ async function writeBadInputs(out: string) {
     text: join(out, 'notes.nii'),
     slice: join(out, 'slice-2d.nii.gz'),
     picture: join(out, 'photo.png'),
+    nan: join(out, 'nan-voxels.nii.gz'),
   };
   await writeFile(paths.text, 'scan notes: patient 12, T1, 2 mm\n'.repeat(20));
   const ramp = new Float32Array(64 * 64).map((_, i) => i % 64);
@@ -139,6 +140,10 @@ async function writeBadInputs(out: string) {
   const pixels = new Uint8Array(16 * 16 * 4).map((_, i) => (i * 37) % 256);
   const png = encodePng({ width: 16, height: 16, data: pixels });
   await writeFile(paths.picture, png);
+  const values = new Float32Array(8 * 9 * 10).map((_, i) => i % 7);
+  values[3 + 8 * (4 + 9 * 5)] = NaN;
+  values[100] = NaN;
+  await writeFile(paths.nan, writeNifti(createVolume(values, [8, 9, 10]), { gzip: true }));
   return paths;
 }
 
@@ -328,6 +333,18 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     const text = await messageText(page, '2d-image');
     expect(text).toContain('slice-2d.nii.gz: a 2D image, not a 3D scan');
     expect(text).toContain('64 x 64 x 1');
+  });
+
+  it('rejects a scan with nan voxels', async () => {
+    await page.setInputFiles('#scan-file', badInputs.nan);
+    const text = await messageText(page, 'bad-intensities');
+    expect(text).toContain('nan-voxels.nii.gz: 2 voxels are not finite numbers');
+    expect(text).toContain('voxel (4, 3, 1), holds NaN');
+    expect(await page.textContent('#scan-status')).toBe('No scan loaded.');
+    // The segmentation of the previous scan is no longer shown.
+    expect(await page.textContent('#segment-status')).toBe('');
+    expect(await page.isHidden('#timings')).toBe(true);
+    expect(await page.isDisabled('#download-labels')).toBe(true);
   });
 
   it('rejects a png picture dropped on the page', async () => {

@@ -138,7 +138,9 @@ export class DemoApp {
       const served = this.adapter ? await loadServedModel() : null;
       if (served) this.setModel(served);
       else if (this.adapter) this.noModelNotice();
+      else element('model-status').textContent = 'No model loaded: this browser has no WebGPU.';
     } catch (error) {
+      element('model-status').textContent = 'No model loaded: the served folder failed to load.';
       reportError(error, 'Served model folder');
     } finally {
       this.busy = null;
@@ -229,6 +231,7 @@ export class DemoApp {
     return this.run('loading the scan', `Scan ${file.name}`, async () => {
       this.scan = null;
       this.result = null;
+      this.clearSegmentation();
       element('scan-status').textContent = `Reading ${file.name}…`;
       try {
         this.scan = readScan(file.name, file.bytes);
@@ -270,17 +273,25 @@ export class DemoApp {
     return this.run('segmenting', 'Segmentation', async () => {
       const model = this.model!;
       const scan = this.scan!;
+      this.clearSegmentation();
       element('segment-status').textContent =
         'Aligning the scan and running both branches…';
       const { descriptor } = model;
       const ids = descriptor.labels.map((entry) => entry.id);
-      const result = await segmentScan(
-        model.model,
-        model.atlas,
-        descriptor.preprocess,
-        scan.volume,
-        ids,
-      );
+      let result: Awaited<ReturnType<typeof segmentScan>>;
+      try {
+        result = await segmentScan(
+          model.model,
+          model.atlas,
+          descriptor.preprocess,
+          scan.volume,
+          ids,
+        );
+      } catch (error) {
+        element('segment-status').textContent =
+          `Segmentation of ${scan.name} failed; the error message at the top of the page says why.`;
+        throw error;
+      }
       const found = new Set(result.labels.data);
       found.delete(0);
       this.result = {
@@ -301,6 +312,13 @@ export class DemoApp {
         entries: descriptor.labels,
       });
     });
+  }
+
+  /** Clears the shown segmentation: its result, status line and timings. */
+  private clearSegmentation(): void {
+    this.result = null;
+    element('segment-status').textContent = '';
+    element('timings').hidden = true;
   }
 
   private showTimings(

@@ -84,6 +84,39 @@ export function checkScanVolume(name: string, volume: Volume): void {
         '(for example the first time point with fslroi) and drop that.',
     );
   }
+  checkIntensities(name, volume);
+}
+
+/** Throws a PageError when a voxel is NaN or infinite, or all are equal. */
+function checkIntensities(name: string, volume: Volume): void {
+  const { data, dims } = volume;
+  let nonFinite = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    if (Number.isFinite(data[i])) continue;
+    nonFinite += 1;
+    if (first < 0) first = i;
+  }
+  if (nonFinite > 0) {
+    const [nx, ny] = dims;
+    const voxel = [first % nx, Math.floor(first / nx) % ny, Math.floor(first / (nx * ny))];
+    throw new PageError(
+      'bad-intensities',
+      `${name}: ${nonFinite} voxels are not finite numbers`,
+      `The first, at voxel (${voxel.join(', ')}), holds ${data[first]}. The ` +
+        'model needs a finite intensity in every voxel: replace NaN and ' +
+        'infinite values (for example with fslmaths -nan) and drop the scan again.',
+    );
+  }
+  let constant = true;
+  for (let i = 1; i < data.length && constant; i++) constant = data[i] === data[0];
+  if (constant) {
+    throw new PageError(
+      'bad-intensities',
+      `${name}: every voxel holds ${data[0]}`,
+      'A constant volume has no anatomy to align or segment. Drop the scan itself.',
+    );
+  }
 }
 
 /**
