@@ -169,7 +169,7 @@ export class DemoApp {
     this.showModelStatus();
     if (this.result && this.scan) {
       // The overlay came from the previous model: show the scan alone.
-      this.result = null;
+      this.clearSegmentation();
       this.viewer
         .show(this.scan)
         .catch((error) => reportError(error, 'Viewer'));
@@ -230,7 +230,6 @@ export class DemoApp {
   loadScan(file: NamedBytes): Promise<void> {
     return this.run('loading the scan', `Scan ${file.name}`, async () => {
       this.scan = null;
-      this.result = null;
       this.clearSegmentation();
       element('scan-status').textContent = `Reading ${file.name}…`;
       try {
