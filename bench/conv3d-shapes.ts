@@ -11,9 +11,9 @@
 // LP_NUM_THREADS=1 lavapipe runs a single worker thread, so no time spent
 // waiting for a second thread inflates the CPU figures.
 
-import { pathToFileURL } from 'node:url';
 import { backward, conv3d, randn, ready, sync } from '../src/index.js';
 import { startKernelProfile, stopKernelProfile } from '../src/kernels/profile.js';
+import { runMain } from '../scripts/run-main.js';
 
 export interface ConvShape {
   name: string;
@@ -167,15 +167,4 @@ async function main(): Promise<void> {
   console.log(`sum of the device minimums: ${totalMin.toFixed(1)} ms`);
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main);

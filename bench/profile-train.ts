@@ -19,7 +19,6 @@
 // machine, after the overhead of an empty submission is subtracted. Other
 // processes on the machine inflate it far less than the device time.
 
-import { pathToFileURL } from 'node:url';
 import { ready, sync } from '../src/index.js';
 import {
   startKernelProfile,
@@ -29,6 +28,7 @@ import {
 import { RRL_PRESETS, RrlMedSam, type RrlPresetName } from '../src/nn/rrl/index.js';
 import { pairedAugmenter, TRAINING_AUGMENTATION } from '../src/cli/train.js';
 import { phantomTrainer } from './train.js';
+import { runMain } from '../scripts/run-main.js';
 
 interface Arguments {
   preset: RrlPresetName;
@@ -176,15 +176,4 @@ async function main(): Promise<void> {
   dispose();
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main);

@@ -16,12 +16,12 @@
 // T1 and T2 (one iteration of stage 1 or stage 2 with the cpu preset at
 // 48^3), which time wall clock only.
 
-import { pathToFileURL } from 'node:url';
 import { randn, ready, sync, tensor, type Tensor } from '../src/index.js';
 import { RRL_PRESETS, RrlMedSam, type RrlPresetName } from '../src/nn/rrl/index.js';
 import { makePhantom } from '../src/pipeline/phantom.js';
 import { createTrainer, type Augment, type Trainer } from '../src/pipeline/train/index.js';
 import type { PreparedWorkload, Workload } from './harness.js';
+import { runMain } from '../scripts/run-main.js';
 
 export interface Arguments {
   presets: RrlPresetName[];
@@ -202,15 +202,4 @@ async function main(): Promise<void> {
   }
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main);

@@ -10,7 +10,6 @@
 // form. test/kernel-docs.test.ts runs the same and compares.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import * as rrl from '../src/index.js';
 import { setDebugChecks } from '../src/debug.js';
 import { copyKernel, peakFmaKernel } from '../src/kernels/ceilings.js';
@@ -23,6 +22,7 @@ import { WGSL_SOURCES } from '../src/kernels/wgsl.generated.js';
 import { matmulOptions } from '../src/kernels/tuning.js';
 import { affineFlow, identityAffine } from '../src/pipeline/affine-flow.js';
 import type { Tensor } from '../src/tensor.js';
+import { runMain } from './run-main.js';
 
 export const DOC_PATH = new URL('../docs/kernels.md', import.meta.url);
 export const BEGIN_MARK = '<!-- BEGIN GENERATED KERNEL TABLES: npx tsx scripts/kernel-docs.ts --write -->';
@@ -266,15 +266,4 @@ async function main(): Promise<void> {
   }
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main);
