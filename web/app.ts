@@ -228,35 +228,38 @@ export class DemoApp {
 
   /** Loads a scan from file bytes and shows it. */
   loadScan(file: NamedBytes): Promise<void> {
-    return this.run('loading the scan', `Scan ${file.name}`, async () => {
-      this.scan = null;
-      this.clearSegmentation();
-      element('scan-status').textContent = `Reading ${file.name}…`;
-      try {
-        this.scan = readScan(file.name, file.bytes);
-      } catch (error) {
-        element('scan-status').textContent = 'No scan loaded.';
-        throw error;
-      }
-      const { dims, spacing } = this.scan.volume;
-      element('scan-status').textContent =
-        `${file.name}: ${dims.join(' x ')} voxels at ` +
-        `${spacing.map((mm) => mm.toFixed(2)).join(' x ')} mm.`;
-      element('viewer-placeholder').hidden = true;
-      await this.viewer.show(this.scan);
+    return this.run('loading the scan', `Scan ${file.name}`, () =>
+      this.showScan(file),
+    );
+  }
+
+  /**
+   * Loads one of the embedded IXI scans from the server. The fetch runs
+   * inside the task, so the page is busy from the click on.
+   */
+  loadEmbeddedScan(path: string): Promise<void> {
+    return this.run('loading the scan', `Scan ${path}`, async () => {
+      const bytes = await fetchRequired(`/data/${path}`);
+      await this.showScan({ name: path.split('/').pop()!, bytes });
     });
   }
 
-  /** Loads one of the embedded IXI scans from the server. */
-  async loadEmbeddedScan(path: string): Promise<void> {
-    let bytes: Uint8Array;
+  private async showScan(file: NamedBytes): Promise<void> {
+    this.scan = null;
+    this.clearSegmentation();
+    element('scan-status').textContent = `Reading ${file.name}…`;
     try {
-      bytes = await fetchRequired(`/data/${path}`);
+      this.scan = readScan(file.name, file.bytes);
     } catch (error) {
-      reportError(error, `Scan ${path}`);
-      return;
+      element('scan-status').textContent = 'No scan loaded.';
+      throw error;
     }
-    await this.loadScan({ name: path.split('/').pop()!, bytes });
+    const { dims, spacing } = this.scan.volume;
+    element('scan-status').textContent =
+      `${file.name}: ${dims.join(' x ')} voxels at ` +
+      `${spacing.map((mm) => mm.toFixed(2)).join(' x ')} mm.`;
+    element('viewer-placeholder').hidden = true;
+    await this.viewer.show(this.scan);
   }
 
   /** Decodes dropped model-folder files (or a .zip of the folder). */
