@@ -11,6 +11,7 @@ import {
   type RrlModelConfig,
 } from '../src/nn/rrl/index.js';
 import { SAM_CONFIGS, samEncoderParameterCount } from '../src/nn/sam/config.js';
+import { copyInto } from '../src/nn/copy.js';
 import { Random } from '../src/random.js';
 import { conv3dRef } from '../src/reference/conv.js';
 import { instanceNormRef } from '../src/reference/norm.js';
@@ -74,6 +75,15 @@ describe('rrl config', () => {
     expect(() =>
       rrlConfig({ numClasses: K1, decoderConvs: 3 as 1 }),
     ).toThrow('rrlConfig: decoderConvs must be 1 or 2, got 3');
+    expect(() => rrlConfig({ numClasses: K1, registrationConvs: 0 as 1 })).toThrow(
+      'rrlConfig: registrationConvs must be 1 or 2, got 0',
+    );
+    expect(() => rrlConfig({ numClasses: K1, flowLevel: 2 as 1 })).toThrow(
+      'rrlConfig: flowLevel must be 0 or 1, got 2',
+    );
+    expect(() => rrlConfig({ numClasses: K1, registrationChannels: [8, 8, 8] })).toThrow(
+      'rrlConfig: registrationChannels must list 4 widths, got [8, 8, 8]',
+    );
     expect(() =>
       rrlConfig({ numClasses: K1, preset: 'huge' as 'tiny' }),
     ).toThrow('rrlConfig: unknown preset "huge"; expected one of default, cpu, tiny');
@@ -230,6 +240,73 @@ describe('rrl modules', () => {
     expect(values.every(Number.isFinite)).toBe(true);
     expect(Math.max(...values.map(Math.abs))).toBeGreaterThan(0);
     model.dispose();
+  });
+
+  it('registration decoder with its own widths ends at half resolution', async () => {
+    const model = tinyModel({
+      registrationChannels: [2, 6, 8, 8],
+      registrationConvs: 2,
+      registrationImages: true,
+      flowLevel: 1,
+    });
+    const weights = new Map(model.namedParameters());
+    const names = [...weights.keys()].filter((name) => name.startsWith('registration_decoder.'));
+    // Blocks 0, 1, 2 produce levels 1, 2, 3; no block runs on the full grid.
+    expect(names).toContain('registration_decoder.up.levels.2.conv2.weight');
+    expect(names.some((name) => name.startsWith('registration_decoder.up.levels.3'))).toBe(false);
+    // Level 1: level 2's 8 channels upsampled, both level-1 features (4
+    // each) and the two images pooled to the half grid.
+    expect(weights.get('registration_decoder.up.levels.0.conv1.weight')!.shape).toEqual([
+      6,
+      8 + 2 * 4 + 2,
+      3,
+      3,
+      3,
+    ]);
+    expect(weights.get('registration_decoder.flow.weight')!.shape).toEqual([3, 6, 3, 3, 3]);
+    // The segmentation decoders keep decoderChannels.
+    expect(weights.get('general_decoder.up.levels.0.conv1.weight')!.shape[0]).toBe(2);
+
+    // A constant field on the half grid becomes the same field in full-grid
+    // voxels: twice the value, on the full grid.
+    const zeroWeight = tensor(new Float32Array(3 * 6 * 27), [3, 6, 3, 3, 3]);
+    const constantBias = tensor([0.5, -1, 0.25], [3]);
+    copyInto('test', model.registrationDecoder.flow.weight, zeroWeight);
+    copyInto('test', model.registrationDecoder.flow.bias!, constantBias);
+    const atlas = randn([1, 1, 16, 32, 32], 14);
+    const target = randn([1, 1, 16, 32, 32], 15);
+    const { flow, targetPyramid } = model.register(atlas, target);
+    expect(flow.shape).toEqual([1, 3, 16, 32, 32]);
+    const values = await flow.toArray();
+    const voxels = 16 * 32 * 32;
+    for (const [channel, expected] of [1, -2, 0.5].entries()) {
+      const plane = values.subarray(channel * voxels, (channel + 1) * voxels);
+      expect(Math.max(...plane.map((v) => Math.abs(v - expected)))).toBeLessThan(1e-6);
+    }
+    // Without the images the decoder cannot run.
+    expect(() => model.registrationDecoder.forward(targetPyramid, targetPyramid)).toThrow(
+      'RegistrationDecoder: this config has registrationImages, so forward needs the atlas and target images',
+    );
+    for (const t of [atlas, target, flow, zeroWeight, constantBias, ...targetPyramid]) t.dispose();
+    model.dispose();
+  });
+
+  it('the images change the registration only with registrationImages', async () => {
+    const flowOf = async (images: boolean, seed: number) => {
+      const model = tinyModel({ registrationImages: images, flowInitStd: 0.05 });
+      const scan = randn([1, 1, 16, 32, 32], 16);
+      const other = randn([1, 1, 16, 32, 32], seed);
+      const pyramid = model.medicalEncoder.forward(scan);
+      const flow = model.registrationDecoder.forward(pyramid, pyramid, { atlas: scan, target: other });
+      const values = await flow.toArray();
+      for (const t of [scan, other, flow, ...pyramid]) t.dispose();
+      model.dispose();
+      return values;
+    };
+    // The same pyramids with another target image: only a decoder that
+    // reads the images gives another field.
+    expect(await flowOf(false, 17)).toEqual(await flowOf(false, 18));
+    expect(await flowOf(true, 17)).not.toEqual(await flowOf(true, 18));
   });
 
   it('same seed gives same weights', async () => {

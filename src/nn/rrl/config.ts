@@ -40,6 +40,23 @@ export interface RrlModelConfig {
    * stationary velocity field; 0 uses the output as the displacement.
    */
   integrationSteps: number;
+  /**
+   * Output channels of the registration decoder's levels 0 to 3, finest
+   * first (entries below flowLevel are unused). Absent: decoderChannels.
+   */
+  registrationChannels?: readonly number[];
+  /** 3x3x3 convolutions per registration decoder level. Absent: decoderConvs. */
+  registrationConvs?: 1 | 2;
+  /**
+   * Concatenate the atlas and target images to the registration decoder's
+   * finest skip, so that layer sees both intensities at once. Absent: false.
+   */
+  registrationImages?: boolean;
+  /**
+   * Level whose grid the flow is computed on: 0 the full grid, 1 half of
+   * it, upsampled trilinearly to the full grid. Absent: 0.
+   */
+  flowLevel?: 0 | 1;
   /** Feed the general branch's mask to the medical decoder as a prompt. */
   autoPrompt: boolean;
   /** Stop gradients of the medical losses at the prompt mask. */
@@ -109,12 +126,25 @@ export const RRL_PRESETS = {
   // widths ([8, 8, 16, 32]) added about 1 s per iteration at 64^3, which
   // 300 + 300 iterations in 30 minutes cannot afford. The default widths
   // took 25 and 29 s per iteration at 64^3 (five classes).
+  //
+  // The registration decoder has its own widths, two convolutions per
+  // level, the two images joined at its finest level, and computes the
+  // field on the 32^3 grid (flowLevel 1). Trained alone for 300
+  // iterations (L_smooth + L_sim) on the IXI split, it raised the mean
+  // registration Dice over the 17 large MUSE regions from 0.599 (the
+  // segmentation decoders' widths) to 0.617, for 0.38 s more per
+  // iteration. The same decoder on the full grid with 16 channels reached
+  // 0.636 but cost 1.8 s more per iteration.
   cpu: {
     ...COMMON,
     name: 'cpu',
     encoderChannels: [4, 8, 16, 32, 64],
     decoderChannels: [4, 4, 8, 16],
     decoderConvs: 1,
+    registrationChannels: [16, 16, 32, 32],
+    registrationConvs: 2,
+    registrationImages: true,
+    flowLevel: 1,
     grid: [64, 64, 64],
   },
   tiny: {
@@ -214,6 +244,9 @@ function checkConfig(config: RrlModelConfig): void {
   const groups = config.norm === 'group' ? config.normGroups : null;
   checkWidths('encoderChannels', config.encoderChannels, 5, groups);
   checkWidths('decoderChannels', config.decoderChannels, 4, groups);
+  if (config.registrationChannels !== undefined) {
+    checkWidths('registrationChannels', config.registrationChannels, 4, groups);
+  }
   checkOptions(config);
 }
 
@@ -222,6 +255,19 @@ function checkOptions(config: RrlModelConfig): void {
   if (config.decoderConvs !== 1 && config.decoderConvs !== 2) {
     throw new RangeError(
       `rrlConfig: decoderConvs must be 1 or 2, got ${config.decoderConvs}`,
+    );
+  }
+  if (config.registrationConvs !== undefined && config.registrationConvs !== 1 && config.registrationConvs !== 2) {
+    throw new RangeError(
+      `rrlConfig: registrationConvs must be 1 or 2, got ${config.registrationConvs}`,
+    );
+  }
+  if (config.flowLevel !== undefined && config.flowLevel !== 0 && config.flowLevel !== 1) {
+    throw new RangeError(`rrlConfig: flowLevel must be 0 or 1, got ${config.flowLevel}`);
+  }
+  if (config.registrationImages !== undefined && typeof config.registrationImages !== 'boolean') {
+    throw new RangeError(
+      `rrlConfig: registrationImages must be true or false, got ${JSON.stringify(config.registrationImages)}`,
     );
   }
   if (!Number.isInteger(config.integrationSteps) || config.integrationSteps < 0) {

@@ -151,7 +151,10 @@ export class RrlMedSam extends Module {
     return tidy(() => {
       const atlasPyramid = this.medicalEncoder.forward(atlas);
       const targetPyramid = this.medicalEncoder.forward(target);
-      const flow = this.registrationDecoder.forward(atlasPyramid, targetPyramid);
+      const flow = this.registrationDecoder.forward(atlasPyramid, targetPyramid, {
+        atlas,
+        target,
+      });
       return { flow, targetPyramid };
     });
   }
