@@ -251,6 +251,9 @@ describe('command line', () => {
     const labels = await readNiftiFile(out);
     expect(labels.dims).toEqual(scan.dims);
     expect(Array.from(labels.affine)).toEqual(Array.from(scan.affine).map((v) => Math.fround(v)));
+    // The input's codes (1, scanner space) and not the writer's default 2.
+    expect(labels.sformCode).toBe(scan.sformCode);
+    expect(labels.qformCode).toBe(scan.qformCode);
     const descriptor = JSON.parse(await readFile(join(model, 'model.json'), 'utf8'));
     const ids = new Set(descriptor.labels.map((entry: { id: number }) => entry.id));
     for (const value of new Set(labels.data)) expect(ids.has(value), `label ${value}`).toBe(true);

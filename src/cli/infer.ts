@@ -156,7 +156,8 @@ export async function runRegister(
     );
     owned.push(warped, flow);
     const back = toSourceGrid(await warped.toArray(), fixed, { mode: 'linear' });
-    await writeNiftiFile(settings.out, { ...back, description: 'rrl-medsam warped moving' });
+    const codes = { sformCode: fixedScan.sformCode, qformCode: fixedScan.qformCode };
+    await writeNiftiFile(settings.out, { ...back, ...codes, description: 'rrl-medsam warped moving' });
     say(`wrote ${settings.out} (the fixed scan's grid)`);
     if (settings.flow) {
       const field = flowToDisplacementField({ data: await flow.toArray(), shape: flow.shape }, fixed);
@@ -171,7 +172,7 @@ export async function runRegister(
       const labelsBack = toSourceGrid(await warpedLabels.toArray(), fixed, {
         labelTable: onGrid.labelTable,
       });
-      await writeNiftiFile(settings.labelsOut, labelsBack, { labels: true });
+      await writeNiftiFile(settings.labelsOut, { ...labelsBack, ...codes }, { labels: true });
       say(`wrote ${settings.labelsOut}`);
     }
   } finally {

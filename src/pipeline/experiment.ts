@@ -271,9 +271,12 @@ export async function segmentScan(
       mode: 'linear',
     });
     const finished = performance.now();
+    // The outputs keep the input's qform and sform codes, so viewers treat
+    // their affine as the same kind of space as the input's.
+    const codes = { sformCode: scan.sformCode, qformCode: scan.qformCode };
     return {
-      labels: { ...back, datatype: 'int16', description: 'rrl-medsam segmentation' },
-      warpedAtlas: { ...warpedBack, datatype: 'float32', description: 'rrl-medsam warped atlas' },
+      labels: { ...back, ...codes, datatype: 'int16', description: 'rrl-medsam segmentation' },
+      warpedAtlas: { ...warpedBack, ...codes, datatype: 'float32', description: 'rrl-medsam warped atlas' },
       onAtlasGrid: { image, labels, warped },
       placement: {
         preprocessed: placed.preprocessed,
