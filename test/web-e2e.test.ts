@@ -132,6 +132,7 @@ async function writeBadInputs(out: string) {
     slice: join(out, 'slice-2d.nii.gz'),
     picture: join(out, 'photo.png'),
     nan: join(out, 'nan-voxels.nii.gz'),
+    zeroSpacing: join(out, 'zero-spacing.nii'),
   };
   await writeFile(paths.text, 'scan notes: patient 12, T1, 2 mm\n'.repeat(20));
   const ramp = new Float32Array(64 * 64).map((_, i) => i % 64);
@@ -144,6 +145,15 @@ async function writeBadInputs(out: string) {
   values[3 + 8 * (4 + 9 * 5)] = NaN;
   values[100] = NaN;
   await writeFile(paths.nan, writeNifti(createVolume(values, [8, 9, 10]), { gzip: true }));
+  // A header with a zero voxel size and neither qform nor sform: the
+  // reader takes 1 mm and warns.
+  const texture = new Float32Array(16 * 16 * 16).map((_, i) => (i * 7919) % 13);
+  const header = writeNifti(createVolume(texture, [16, 16, 16]), { gzip: false });
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  view.setFloat32(80, 0, true); // pixdim[1]
+  view.setInt16(252, 0, true); // qform_code
+  view.setInt16(254, 0, true); // sform_code
+  await writeFile(paths.zeroSpacing, header);
   return paths;
 }
 
@@ -333,6 +343,14 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     const text = await messageText(page, '2d-image');
     expect(text).toContain('slice-2d.nii.gz: a 2D image, not a 3D scan');
     expect(text).toContain('64 x 64 x 1');
+  });
+
+  it('states a repaired voxel size', async () => {
+    await page.setInputFiles('#scan-file', badInputs.zeroSpacing);
+    await waitIdle(page);
+    const status = await page.textContent('#scan-status');
+    expect(status).toContain('zero-spacing.nii: 16 x 16 x 16 voxels at 1.00 x 1.00 x 1.00 mm.');
+    expect(status).toContain('Header: pixdim[1] is 0; using 1 mm.');
   });
 
   it('rejects a scan with nan voxels', async () => {

@@ -254,10 +254,13 @@ export class DemoApp {
       element('scan-status').textContent = 'No scan loaded.';
       throw error;
     }
-    const { dims, spacing } = this.scan.volume;
+    const { dims, spacing, warnings } = this.scan.volume;
+    // Header repairs (a zero voxel size read as 1 mm, a broken sform) change
+    // the geometry the result is placed with, so the page states them.
+    const repairs = warnings && warnings.length > 0 ? ` Header: ${warnings.join('; ')}.` : '';
     element('scan-status').textContent =
       `${file.name}: ${dims.join(' x ')} voxels at ` +
-      `${spacing.map((mm) => mm.toFixed(2)).join(' x ')} mm.`;
+      `${spacing.map((mm) => mm.toFixed(2)).join(' x ')} mm.${repairs}`;
     element('viewer-placeholder').hidden = true;
     await this.viewer.show(this.scan);
   }
