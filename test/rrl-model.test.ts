@@ -242,7 +242,7 @@ describe('rrl modules', () => {
     model.dispose();
   });
 
-  it('registration decoder with its own widths ends at half resolution', async () => {
+  it('registration decoder on the half grid', async () => {
     const model = tinyModel({
       registrationChannels: [2, 6, 8, 8],
       registrationConvs: 2,
@@ -267,8 +267,8 @@ describe('rrl modules', () => {
     // The segmentation decoders keep decoderChannels.
     expect(weights.get('general_decoder.up.levels.0.conv1.weight')!.shape[0]).toBe(2);
 
-    // A constant field on the half grid becomes the same field in full-grid
-    // voxels: twice the value, on the full grid.
+    // A constant field on the half grid, in half-grid voxels, is twice that
+    // value in full-grid voxels.
     const zeroWeight = tensor(new Float32Array(3 * 6 * 27), [3, 6, 3, 3, 3]);
     const constantBias = tensor([0.5, -1, 0.25], [3]);
     copyInto('test', model.registrationDecoder.flow.weight, zeroWeight);
@@ -285,13 +285,13 @@ describe('rrl modules', () => {
     }
     // Without the images the decoder cannot run.
     expect(() => model.registrationDecoder.forward(targetPyramid, targetPyramid)).toThrow(
-      'RegistrationDecoder: this config has registrationImages, so forward needs the atlas and target images',
+      'RegistrationDecoder: the atlas and target images are missing; this config has registrationImages, so pass them as the third argument',
     );
     for (const t of [atlas, target, flow, zeroWeight, constantBias, ...targetPyramid]) t.dispose();
     model.dispose();
   });
 
-  it('the images change the registration only with registrationImages', async () => {
+  it('registration decoder reads the images', async () => {
     const flowOf = async (images: boolean, seed: number) => {
       const model = tinyModel({ registrationImages: images, flowInitStd: 0.05 });
       const scan = randn([1, 1, 16, 32, 32], 16);

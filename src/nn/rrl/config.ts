@@ -49,7 +49,8 @@ export interface RrlModelConfig {
   registrationConvs?: 1 | 2;
   /**
    * Concatenate the atlas and target images to the registration decoder's
-   * finest skip, so that layer sees both intensities at once. Absent: false.
+   * finest skip, so that level's convolutions read both intensities.
+   * Absent: false.
    */
   registrationImages?: boolean;
   /**
@@ -120,8 +121,8 @@ export const RRL_PRESETS = {
   },
   // Measured with `rrl-medsam bench --size 64` (43 classes, augmented, as
   // in the IXI demo) on an otherwise idle 2-core machine (lavapipe, Mesa
-  // 25.0.7). One iteration took 2.20 s in stage 1 and 2.35 s in stage 2,
-  // so 300 + 300 iterations take about 23 minutes. The widths were picked at
+  // 25.0.7). One iteration took 2.38 s in stage 1 and 2.53 s in stage 2,
+  // so 300 + 300 iterations take about 25 minutes. The widths were picked at
   // 48^3 when one iteration still took 4.6 s there. Doubling the decoder
   // widths ([8, 8, 16, 32]) added about 1 s per iteration at 64^3, which
   // 300 + 300 iterations in 30 minutes cannot afford. The default widths

@@ -181,8 +181,8 @@ export class RegistrationDecoder extends Module {
     checkPyramids('RegistrationDecoder', atlas, target);
     if (this.images && !images) {
       throw new Error(
-        'RegistrationDecoder: this config has registrationImages, so ' +
-          'forward needs the atlas and target images',
+        'RegistrationDecoder: the atlas and target images are missing; this ' +
+          'config has registrationImages, so pass them as the third argument',
       );
     }
     return tidy(() => {
@@ -206,7 +206,7 @@ export class RegistrationDecoder extends Module {
   }
 }
 
-/** The UpPath shape of the registration decoder of a config. */
+/** Returns the UpPath shape of a config's registration decoder. */
 export function registrationShape(config: RrlModelConfig): Omit<UpPathShape, 'extraSkipChannels'> {
   return {
     widths: config.registrationChannels ?? config.decoderChannels,
