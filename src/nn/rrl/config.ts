@@ -131,9 +131,9 @@ export const RRL_PRESETS = {
   // The registration decoder has its own widths, two convolutions per
   // level, the two images joined at its finest level, and computes the
   // field on the 32^3 grid (flowLevel 1). Trained alone for 300
-  // iterations (L_smooth + L_sim) on the IXI split, it raised the mean
+  // iterations (bench/registration-variants.ts) on the IXI split, it raised the mean
   // registration Dice over the 17 large MUSE regions from 0.599 (the
-  // segmentation decoders' widths) to 0.617, for 0.38 s more per
+  // segmentation decoders' widths) to 0.617, for 0.36 s more per
   // iteration. The same decoder on the full grid with 16 channels reached
   // 0.636 but cost 1.8 s more per iteration.
   cpu: {
