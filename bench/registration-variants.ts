@@ -39,7 +39,8 @@ import {
   volumeTensor,
 } from '../src/pipeline/experiment.js';
 import { diceScores } from '../src/pipeline/evaluate/dice.js';
-import { LARGE_MUSE_REGIONS } from '../src/pipeline/evaluation-run.js';
+import { meanStd } from '../src/pipeline/evaluate/summary.js';
+import { LARGE_MUSE_REGIONS, regionCodes } from '../src/pipeline/evaluation-run.js';
 import { runMain } from '../scripts/run-main.js';
 
 /** Registration decoder settings of a variant, over the cpu preset. */
@@ -105,6 +106,9 @@ interface Scored {
 interface Split {
   atlas: Tensor;
   atlasRegions: Float32Array;
+  /** The atlas's region codes, and those of them among the 17 large regions. */
+  codes: number[];
+  largeCodes: number[];
   train: Scored[];
   test: Scored[];
 }
@@ -130,7 +134,10 @@ async function prepareSplit(): Promise<Split> {
   for (const image of manifest.train) train.push(await place(image, labelsOf(image)));
   const test: Scored[] = [];
   for (const entry of manifest.test) test.push(await place(entry.image, entry.labels));
-  return { atlas: atlasImage, atlasRegions: Float32Array.from(atlas.regions.data), train, test };
+  const atlasRegions = Float32Array.from(atlas.regions.data);
+  const codes = regionCodes([atlasRegions]);
+  const largeCodes = LARGE_MUSE_REGIONS.filter((code) => codes.includes(code));
+  return { atlas: atlasImage, atlasRegions, codes, largeCodes, train, test };
 }
 
 class RegistrationOnly extends Module {
@@ -151,9 +158,9 @@ class RegistrationOnly extends Module {
   }
 }
 
+/** Returns the mean of the finite values (Dice is NaN for a label absent from both maps). */
 function meanOf(values: readonly number[]): number {
-  const present = values.filter((value) => !Number.isNaN(value));
-  return present.reduce((a, b) => a + b, 0) / present.length;
+  return meanStd(values).mean;
 }
 
 interface Row {
@@ -169,24 +176,27 @@ async function score(
   scans: readonly Scored[],
   flowOf: (target: Tensor) => Tensor | null,
 ): Promise<{ all: number; large: number }> {
-  const codes = [...new Set(split.atlasRegions)].filter((code) => code !== 0).sort((a, b) => a - b);
-  const large = LARGE_MUSE_REGIONS.filter((code) => codes.includes(code));
   const all: number[] = [];
-  const subset: number[] = [];
-  for (const scan of scans) {
-    const warped = noGrad(() =>
-      tidy(() => {
-        const flow = flowOf(scan.image);
-        const regions = volumeTensor({ data: split.atlasRegions, dims: [...scan.image.shape.slice(2)].reverse() });
-        return flow ? warp(regions, flow, { mode: 'nearest' }) : regions;
-      }),
-    );
-    const values = await warped.toArray();
-    warped.dispose();
-    all.push(meanOf(diceScores(values, scan.regions, codes)));
-    subset.push(meanOf(diceScores(values, scan.regions, large)));
+  const large: number[] = [];
+  const [depth, height, width] = split.atlas.shape.slice(2);
+  const regions = volumeTensor({ data: split.atlasRegions, dims: [width, height, depth] });
+  try {
+    for (const scan of scans) {
+      const warped = noGrad(() =>
+        tidy(() => {
+          const flow = flowOf(scan.image);
+          return flow ? warp(regions, flow, { mode: 'nearest' }) : regions.share();
+        }),
+      );
+      const values = await warped.toArray();
+      warped.dispose();
+      all.push(meanOf(diceScores(values, scan.regions, split.codes)));
+      large.push(meanOf(diceScores(values, scan.regions, split.largeCodes)));
+    }
+  } finally {
+    regions.dispose();
   }
-  return { all: meanOf(all), large: meanOf(subset) };
+  return { all: meanOf(all), large: meanOf(large) };
 }
 
 async function runVariant(split: Split, name: string, steps: number): Promise<Row> {

@@ -92,8 +92,8 @@ function mean(values: number[]): number {
   return finite.length === 0 ? NaN : finite.reduce((a, b) => a + b, 0) / finite.length;
 }
 
-/** Region codes (background excluded) that occur in any of the maps. */
-function regionCodes(maps: ArrayLike<number>[]): number[] {
+/** Returns the region codes (background excluded) that occur in any of the maps. */
+export function regionCodes(maps: ArrayLike<number>[]): number[] {
   const codes = new Set<number>();
   for (const map of maps) for (let i = 0; i < map.length; i++) codes.add(map[i]);
   codes.delete(0);

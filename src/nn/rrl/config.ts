@@ -48,9 +48,9 @@ export interface RrlModelConfig {
   /** 3x3x3 convolutions per registration decoder level. Absent: decoderConvs. */
   registrationConvs?: 1 | 2;
   /**
-   * Concatenate the atlas and target images to the registration decoder's
-   * finest skip, so that level's convolutions read both intensities.
-   * Absent: false.
+   * Switch that concatenates the atlas and target images to the
+   * registration decoder's finest skip, so that level's convolutions read
+   * both intensities. Absent: false.
    */
   registrationImages?: boolean;
   /**
