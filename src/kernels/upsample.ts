@@ -192,10 +192,12 @@ const NEAREST_SPEC: KernelSpec = {
 const GRAD_SPEC: KernelSpec = {
   name: 'upsample_grad',
   uniforms: [
-    ...UNIFORMS,
-    ['spans_depth', 'u32'],
-    ['spans_height', 'u32'],
-    ['spans_width', 'u32'],
+    ['total', 'u32'],
+    ['run_length', 'u32'],
+    ['from_len', 'u32'],
+    ['to_len', 'u32'],
+    ['inner', 'u32'],
+    ['spans', 'u32'],
   ],
   bindings: [
     { name: 'upstream', access: 'read' },
@@ -205,8 +207,8 @@ const GRAD_SPEC: KernelSpec = {
 };
 
 /**
- * Uniforms of a kernel that walks `side` ([N, C, D, H, W]: the output for
- * the forward kernels, the input for the gradient) in runs along W.
+ * Returns the uniforms of a forward kernel that walks its output `side`
+ * [N, C, D, H, W] in runs along W.
  */
 function uniforms(
   side: readonly number[],
@@ -229,9 +231,6 @@ function uniforms(
     taps_depth: table.taps[0],
     taps_height: table.taps[1],
     taps_width: table.taps[2],
-    spans_depth: table.spans[0],
-    spans_height: table.spans[1],
-    spans_width: table.spans[2],
   };
 }
 
@@ -260,25 +259,46 @@ export function upsampleForward(
   return out;
 }
 
-/** Input gradient of upsampleForward, gathered per input element. */
+/**
+ * Computes the input gradient of upsampleForward in three passes of
+ * upsample_grad, each gathering the gradient along one axis (W, H, then D)
+ * onto that axis's input positions. The two intermediate tensors are
+ * freed before return.
+ */
 export function upsampleBackward(
   op: string,
   upstream: Tensor,
   inShape: readonly number[],
   table: UpsampleTable,
 ): Tensor {
-  const grad = empty(inShape, op);
-  const outSize = upstream.shape.slice(2) as Triple;
-  const values = uniforms(inShape, inShape.slice(2) as Triple, outSize, table);
-  launch(GRAD_SPEC, {
-    label: `${op} gradient`,
-    uniforms: values,
-    buffers: [
-      { buffer: upstream.buffer(op), bytes: upstream.bytes },
-      { buffer: table.table.buffer(op), bytes: table.table.bytes },
-      { buffer: grad.buffer(op), bytes: grad.bytes },
-    ],
-    workgroups: workgroupsFor(GRAD_SPEC, values.total),
-  });
-  return grad;
+  const product = (values: readonly number[]) => values.reduce((a, b) => a * b, 1);
+  const shape = [...upstream.shape];
+  let current = upstream;
+  for (let axis = 2; axis >= 0; axis--) {
+    const fromLength = shape[axis + 2];
+    shape[axis + 2] = inShape[axis + 2];
+    const grad = empty(shape, op);
+    const total = product(shape);
+    const runLength = elementsPerInvocation();
+    launch(GRAD_SPEC, {
+      label: `${op} gradient`,
+      uniforms: {
+        total,
+        run_length: runLength,
+        from_len: fromLength,
+        to_len: shape[axis + 2],
+        inner: product(shape.slice(axis + 3)),
+        spans: table.spans[axis],
+      },
+      buffers: [
+        { buffer: current.buffer(op), bytes: current.bytes },
+        { buffer: table.table.buffer(op), bytes: table.table.bytes },
+        { buffer: grad.buffer(op), bytes: grad.bytes },
+      ],
+      workgroups: workgroupsFor(GRAD_SPEC, Math.ceil(total / runLength)),
+    });
+    if (current !== upstream) current.dispose();
+    current = grad;
+  }
+  return current;
 }
