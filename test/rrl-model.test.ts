@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { randn, tensor, tidy, type Tensor } from '../src/index.js';
+import { backward, randn, tensor, tidy, type Tensor } from '../src/index.js';
 import {
   ConvBlock,
   Encoder3d,
@@ -83,6 +83,15 @@ describe('rrl config', () => {
     );
     expect(() => rrlConfig({ numClasses: K1, registrationChannels: [8, 8, 8] })).toThrow(
       'rrlConfig: registrationChannels must list 4 widths, got [8, 8, 8]',
+    );
+    expect(() => rrlConfig({ numClasses: K1, segmentationLevel: 2 as 1 })).toThrow(
+      'rrlConfig: segmentationLevel must be 0 or 1, got 2',
+    );
+    expect(() => rrlConfig({ numClasses: K1, segmentationConvs: 3 as 1 })).toThrow(
+      'rrlConfig: segmentationConvs must be 1 or 2, got 3',
+    );
+    expect(() => rrlConfig({ numClasses: K1, segmentationChannels: [8, 0, 8, 8] })).toThrow(
+      'rrlConfig: segmentationChannels [8, 0, 8, 8] must contain positive integers',
     );
     expect(() =>
       rrlConfig({ numClasses: K1, preset: 'huge' as 'tiny' }),
@@ -288,6 +297,62 @@ describe('rrl modules', () => {
       'RegistrationDecoder: the atlas and target images are missing; this config has registrationImages, so pass them as the third argument',
     );
     for (const t of [atlas, target, flow, zeroWeight, constantBias, ...targetPyramid]) t.dispose();
+    model.dispose();
+  });
+
+  it('segmentation decoders on the half grid', async () => {
+    const model = tinyModel({ segmentationChannels: [2, 6, 8, 8], segmentationLevel: 1 });
+    const weights = new Map(model.namedParameters());
+    for (const decoder of ['general_decoder', 'medical_decoder.decoder']) {
+      // Blocks 0, 1, 2 produce levels 1, 2, 3; the head reads level 1.
+      expect(weights.get(`${decoder}.up.levels.0.conv1.weight`)!.shape[0]).toBe(6);
+      expect(weights.has(`${decoder}.up.levels.3.conv1.weight`)).toBe(false);
+      expect(weights.get(`${decoder}.head.weight`)!.shape).toEqual([K1, 6, 1, 1, 1]);
+    }
+    // The registration decoder keeps decoderChannels.
+    expect(weights.get('registration_decoder.up.levels.0.conv1.weight')!.shape[0]).toBe(2);
+
+    // Class scores that are constant on the half grid stay constant on the
+    // full grid, so the probabilities are softmax(bias) at every voxel.
+    const head = model.generalDecoder.head;
+    const zeroWeight = tensor(new Float32Array(K1 * 6), [K1, 6, 1, 1, 1]);
+    const bias = [0.5, -1, 2, 0];
+    const constantBias = tensor(bias, [K1]);
+    copyInto('test', head.weight, zeroWeight);
+    copyInto('test', head.bias!, constantBias);
+    const scan = randn([1, 1, 16, 32, 32], 17);
+    const { probs, pyramid } = model.segmentGeneral(scan);
+    expect(probs.shape).toEqual([1, K1, 16, 32, 32]);
+    const values = await probs.toArray();
+    const voxels = 16 * 32 * 32;
+    const denominator = bias.reduce((total, b) => total + Math.exp(b), 0);
+    for (const [channel, b] of bias.entries()) {
+      const plane = values.subarray(channel * voxels, (channel + 1) * voxels);
+      const expected = Math.exp(b) / denominator;
+      expect(Math.max(...plane.map((v) => Math.abs(v - expected)))).toBeLessThan(1e-6);
+    }
+    for (const t of [zeroWeight, constantBias, scan, probs, ...pyramid]) t.dispose();
+    model.dispose();
+  });
+
+  it('half-grid segmentation trains', async () => {
+    // The ops on this path have their own finite-difference checks; here
+    // the loss must reach the head and the half-grid blocks.
+    const model = tinyModel({ segmentationChannels: [2, 4, 4, 8], segmentationLevel: 1 });
+    const scan = randn([1, 1, 16, 32, 32], 18);
+    const weights = randn([1, K1, 16, 32, 32], 19);
+    const loss = tidy(() => model.segmentGeneral(scan).probs.mul(weights).sum());
+    backward(loss);
+    const decoder = model.generalDecoder;
+    for (const [name, parameter] of [
+      ['head', decoder.head.weight],
+      ['level 1', decoder.up.levels.at(0).conv1.weight],
+    ] as const) {
+      const grad = await parameter.grad!.toArray();
+      expect(grad.every(Number.isFinite), name).toBe(true);
+      expect(Math.max(...grad.map(Math.abs)), name).toBeGreaterThan(0);
+    }
+    for (const t of [scan, weights, loss]) t.dispose();
     model.dispose();
   });
 

@@ -58,6 +58,20 @@ export interface RrlModelConfig {
    * it, upsampled trilinearly to the full grid. Absent: 0.
    */
   flowLevel?: 0 | 1;
+  /**
+   * Output channels of both segmentation decoders' levels 0 to 3, finest
+   * first (entries below segmentationLevel are unused). Absent:
+   * decoderChannels.
+   */
+  segmentationChannels?: readonly number[];
+  /** 3x3x3 convolutions per segmentation decoder level. Absent: decoderConvs. */
+  segmentationConvs?: 1 | 2;
+  /**
+   * Level whose grid the segmentation decoders end on: 0 the full grid, 1
+   * half of it, with the class scores upsampled trilinearly to the full
+   * grid before the softmax. Absent: 0.
+   */
+  segmentationLevel?: 0 | 1;
   /** Feed the general branch's mask to the medical decoder as a prompt. */
   autoPrompt: boolean;
   /** Stop gradients of the medical losses at the prompt mask. */
@@ -121,7 +135,7 @@ export const RRL_PRESETS = {
   },
   // Measured with `rrl-medsam bench --size 64` (43 classes, augmented, as
   // in the IXI demo) on an otherwise idle 2-core machine (lavapipe, Mesa
-  // 25.0.7). One iteration took 2.38 s in stage 1 and 2.53 s in stage 2,
+  // 25.0.7). One iteration took 2.29 s in stage 1 and 2.44 s in stage 2,
   // so 300 + 300 iterations take about 25 minutes. The widths were picked at
   // 48^3 when one iteration still took 4.6 s there. Doubling the decoder
   // widths ([8, 8, 16, 32]) added about 1 s per iteration at 64^3, which
@@ -136,6 +150,15 @@ export const RRL_PRESETS = {
   // segmentation decoders' widths) to 0.617, for 0.36 s more per
   // iteration. The same decoder on the full grid with 16 channels reached
   // 0.636 but cost 1.8 s more per iteration.
+  //
+  // The segmentation decoders end on the 32^3 grid with 16 channels and
+  // upsample their class scores. Each was trained alone for 300 iterations
+  // on the affine atlas labels (bench/segmentation-variants.ts) and scored
+  // by the mean Dice over the 42 structures of the held-out scans. This
+  // decoder reached 0.175. The full-grid decoder of widths [4, 4, 8, 16]
+  // reached 0.062, and [16, 16, 32, 32] reached 0.183 for 1.1 s more per
+  // iteration. With the three-pass upsampling gradient a training step
+  // costs what it did with the full-grid decoder.
   cpu: {
     ...COMMON,
     name: 'cpu',
@@ -146,6 +169,9 @@ export const RRL_PRESETS = {
     registrationConvs: 2,
     registrationImages: true,
     flowLevel: 1,
+    segmentationChannels: [16, 16, 16, 16],
+    segmentationConvs: 1,
+    segmentationLevel: 1,
     grid: [64, 64, 64],
   },
   tiny: {
@@ -248,6 +274,9 @@ function checkConfig(config: RrlModelConfig): void {
   if (config.registrationChannels !== undefined) {
     checkWidths('registrationChannels', config.registrationChannels, 4, groups);
   }
+  if (config.segmentationChannels !== undefined) {
+    checkWidths('segmentationChannels', config.segmentationChannels, 4, groups);
+  }
   checkOptions(config);
 }
 
@@ -258,13 +287,17 @@ function checkOptions(config: RrlModelConfig): void {
       `rrlConfig: decoderConvs must be 1 or 2, got ${config.decoderConvs}`,
     );
   }
-  if (config.registrationConvs !== undefined && config.registrationConvs !== 1 && config.registrationConvs !== 2) {
-    throw new RangeError(
-      `rrlConfig: registrationConvs must be 1 or 2, got ${config.registrationConvs}`,
-    );
+  for (const field of ['registrationConvs', 'segmentationConvs'] as const) {
+    const value = config[field];
+    if (value !== undefined && value !== 1 && value !== 2) {
+      throw new RangeError(`rrlConfig: ${field} must be 1 or 2, got ${value}`);
+    }
   }
-  if (config.flowLevel !== undefined && config.flowLevel !== 0 && config.flowLevel !== 1) {
-    throw new RangeError(`rrlConfig: flowLevel must be 0 or 1, got ${config.flowLevel}`);
+  for (const field of ['flowLevel', 'segmentationLevel'] as const) {
+    const value = config[field];
+    if (value !== undefined && value !== 0 && value !== 1) {
+      throw new RangeError(`rrlConfig: ${field} must be 0 or 1, got ${value}`);
+    }
   }
   if (config.registrationImages !== undefined && typeof config.registrationImages !== 'boolean') {
     throw new RangeError(

@@ -2,22 +2,26 @@
 // feature pyramid to class probabilities at full resolution.
 //
 // Layout: pyramid as in encoder.ts; probabilities [N, K + 1, D, H, W],
-// softmax over the class axis, class 0 the background.
+// softmax over the class axis, class 0 the background. With
+// segmentationLevel 1 the decoder ends on the half grid and its class
+// scores are upsampled to the full grid before the softmax.
 
 import { add } from '../../ops/elementwise.js';
 import { softmax } from '../../ops/softmax.js';
+import { upsample3d } from '../../ops/upsample.js';
 import { formatShape, tidy, type Tensor } from '../../tensor.js';
 import { Conv3d } from '../conv.js';
 import { resolveRandom, type RandomSource } from '../init.js';
 import { Module } from '../module.js';
 import type { RrlModelConfig } from './config.js';
 import type { FeaturePyramid } from './encoder.js';
-import { UpPath } from './registration-decoder.js';
+import { UpPath, type UpPathShape } from './registration-decoder.js';
 
 /**
  * U-Net decoder over the target's pyramid: the upward path (upsample,
- * concatenate the skip, ConvBlock at levels 3 to 0) and a 1x1x1
- * convolution `head` to numClasses scores, then softmax over classes.
+ * concatenate the skip, ConvBlock at levels 3 to segmentationLevel) and a
+ * 1x1x1 convolution `head` to numClasses scores, upsampled to the full
+ * grid when the path ends above it, then softmax over classes.
  */
 export class SegmentationDecoder extends Module {
   readonly up: UpPath;
@@ -28,11 +32,12 @@ export class SegmentationDecoder extends Module {
     super();
     const random = resolveRandom(seed);
     const widths = config.encoderChannels;
-    this.up = this.module('up', new UpPath(widths[4], widths, config, random));
+    const shape = segmentationShape(config);
+    this.up = this.module('up', new UpPath(widths[4], widths, config, random, shape));
     this.numClasses = config.numClasses;
     this.head = this.module(
       'head',
-      new Conv3d(config.decoderChannels[0], config.numClasses, 1, {
+      new Conv3d(shape.widths[shape.lastLevel], config.numClasses, 1, {
         seed: random,
       }),
     );
@@ -63,7 +68,20 @@ export class SegmentationDecoder extends Module {
     return tidy(() => {
       const start = prompt ? add(bottleneck, prompt) : bottleneck;
       const x = this.up.forward(start, pyramid.slice(0, 4));
-      return softmax(this.head.forward(x), 1);
+      let scores = this.head.forward(x);
+      for (let level = this.up.lastLevel; level > 0; level--) {
+        scores = upsample3d(scores, { scale: 2, mode: 'linear' });
+      }
+      return softmax(scores, 1);
     });
   }
+}
+
+/** Returns the UpPath shape of a config's segmentation decoders. */
+export function segmentationShape(config: RrlModelConfig): Omit<UpPathShape, 'extraSkipChannels'> {
+  return {
+    widths: config.segmentationChannels ?? config.decoderChannels,
+    convs: config.segmentationConvs ?? config.decoderConvs,
+    lastLevel: config.segmentationLevel ?? 0,
+  };
 }
