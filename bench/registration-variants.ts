@@ -25,23 +25,12 @@ import { nccLoss } from '../src/ops/ncc.js';
 import { smoothnessLoss } from '../src/ops/smoothness.js';
 import { warp } from '../src/ops/warp.js';
 import { Adam } from '../src/optim/adam.js';
-import { keep, tidy, type Tensor } from '../src/tensor.js';
+import { tidy, type Tensor } from '../src/tensor.js';
 import { Random } from '../src/random.js';
 import { pairedAugmenter, TRAINING_AUGMENTATION } from '../src/cli/train.js';
-import { embeddedManifest } from '../src/cli/demo.js';
-import { loadManifest } from '../src/pipeline/manifest-file.js';
-import { readNiftiFile } from '../src/pipeline/nifti-file.js';
-import {
-  DEFAULT_PREPROCESSING,
-  labelsToAtlasSpace,
-  prepareModelAtlas,
-  toAtlasSpace,
-  volumeTensor,
-} from '../src/pipeline/experiment.js';
 import { diceScores } from '../src/pipeline/evaluate/dice.js';
-import { meanStd } from '../src/pipeline/evaluate/summary.js';
-import { LARGE_MUSE_REGIONS, regionCodes } from '../src/pipeline/evaluation-run.js';
 import { runMain } from '../scripts/run-main.js';
+import { atlasGridTensor, meanOf, parseVariantArguments, prepareSplit, type Scored, type Split } from './ixi-split.js';
 
 /** Registration decoder settings of a variant, over the cpu preset. */
 type DecoderFields = Pick<
@@ -69,77 +58,6 @@ const VARIANTS: Record<string, DecoderFields> = {
   'full-grid-16': decoder([16, 16, 16, 16], 2, true, 0),
 };
 
-const USAGE =
-  'usage: npx tsx bench/registration-variants.ts [--steps N] [--variant NAME]...\n' +
-  `variants: ${Object.keys(VARIANTS).join(', ')} (default: all)`;
-
-interface Arguments {
-  steps: number;
-  variants: string[];
-}
-
-function parseArguments(argv: readonly string[]): Arguments {
-  const parsed: Arguments = { steps: 300, variants: [] };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new Error(`bench/registration-variants: ${flag} is missing its value\n${USAGE}`);
-    if (flag === '--steps') {
-      parsed.steps = Number(value);
-      if (!Number.isInteger(parsed.steps) || parsed.steps < 1) {
-        throw new Error(`bench/registration-variants: --steps ${value} must be a positive integer`);
-      }
-    } else if (flag === '--variant') {
-      if (!(value in VARIANTS)) throw new Error(`bench/registration-variants: unknown variant ${value}\n${USAGE}`);
-      parsed.variants.push(value);
-    } else throw new Error(`bench/registration-variants: unknown argument ${flag}\n${USAGE}`);
-  }
-  if (parsed.variants.length === 0) parsed.variants = Object.keys(VARIANTS);
-  return parsed;
-}
-
-/** A scan on the atlas grid and its MUSE codes there. */
-interface Scored {
-  image: Tensor;
-  regions: Float32Array;
-}
-
-interface Split {
-  atlas: Tensor;
-  atlasRegions: Float32Array;
-  /** The atlas's region codes, and those of them among the 17 large regions. */
-  codes: number[];
-  largeCodes: number[];
-  train: Scored[];
-  test: Scored[];
-}
-
-async function prepareSplit(): Promise<Split> {
-  const loaded = await loadManifest(embeddedManifest());
-  const { manifest } = loaded;
-  const atlas = prepareModelAtlas(
-    await readNiftiFile(loaded.resolve(manifest.atlas.image)),
-    await readNiftiFile(loaded.resolve(manifest.atlas.labels)),
-    DEFAULT_PREPROCESSING,
-    loaded.structures,
-  );
-  const atlasImage = keep(volumeTensor(atlas.image));
-  const place = async (image: string, labels: string): Promise<Scored> => {
-    const scan = await toAtlasSpace(await readNiftiFile(loaded.resolve(image)), atlasImage, DEFAULT_PREPROCESSING);
-    const regions = await labelsToAtlasSpace(await readNiftiFile(loaded.resolve(labels)), scan);
-    return { image: scan.image, regions };
-  };
-  // Each training scan's label map is in labels/, named after the scan.
-  const labelsOf = (image: string) => image.replace('images/', 'labels/').replace('_t1.nii.gz', '_labels.nii.gz');
-  const train: Scored[] = [];
-  for (const image of manifest.train) train.push(await place(image, labelsOf(image)));
-  const test: Scored[] = [];
-  for (const entry of manifest.test) test.push(await place(entry.image, entry.labels));
-  const atlasRegions = Float32Array.from(atlas.regions.data);
-  const codes = regionCodes([atlasRegions]);
-  const largeCodes = LARGE_MUSE_REGIONS.filter((code) => codes.includes(code));
-  return { atlas: atlasImage, atlasRegions, codes, largeCodes, train, test };
-}
-
 class RegistrationOnly extends Module {
   readonly encoder: Encoder3d;
   readonly decoder: RegistrationDecoder;
@@ -158,11 +76,6 @@ class RegistrationOnly extends Module {
   }
 }
 
-/** Returns the mean of the finite values (Dice is NaN for a label absent from both maps). */
-function meanOf(values: readonly number[]): number {
-  return meanStd(values).mean;
-}
-
 interface Row {
   name: string;
   secondsPerIteration: number;
@@ -178,8 +91,7 @@ async function score(
 ): Promise<{ all: number; large: number }> {
   const all: number[] = [];
   const large: number[] = [];
-  const [depth, height, width] = split.atlas.shape.slice(2);
-  const regions = volumeTensor({ data: split.atlasRegions, dims: [width, height, depth] });
+  const regions = atlasGridTensor(split, split.atlasRegions);
   try {
     for (const scan of scans) {
       const warped = noGrad(() =>
@@ -244,7 +156,7 @@ async function runVariant(split: Split, name: string, steps: number): Promise<Ro
 }
 
 async function main(): Promise<void> {
-  const args = parseArguments(process.argv.slice(2));
+  const args = parseVariantArguments('registration-variants', process.argv.slice(2), Object.keys(VARIANTS));
   await ready();
   const split = await prepareSplit();
   const cells = (result: { test: { all: number; large: number }; train: { all: number; large: number } }) =>
