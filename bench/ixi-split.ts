@@ -47,7 +47,11 @@ export interface Split {
 export async function prepareSplit(): Promise<Split> {
   const loaded = await loadManifest(embeddedManifest());
   const { manifest, structures } = loaded;
-  if (!structures) throw new Error('bench/ixi-split: the embedded manifest has no structure table');
+  if (!structures) {
+    throw new Error(
+      'bench/ixi-split: the embedded manifest has no structure table; restore the "structures" entry of data/ixi-brain/manifest.json',
+    );
+  }
   const atlas = prepareModelAtlas(
     await readNiftiFile(loaded.resolve(manifest.atlas.image)),
     await readNiftiFile(loaded.resolve(manifest.atlas.labels)),
@@ -134,7 +138,9 @@ export function parseVariantArguments(
     } else if (flag === '--variant') {
       if (!variants.includes(value)) throw new Error(`bench/${name}: unknown variant ${value}\n${usage}`);
       parsed.variants.push(value);
-    } else throw new Error(`bench/${name}: unknown argument ${flag}\n${usage}`);
+    } else {
+      throw new Error(`bench/${name}: unknown argument ${flag}\n${usage}`);
+    }
   }
   if (parsed.variants.length === 0) parsed.variants = [...variants];
   return parsed;

@@ -7,7 +7,7 @@
 // call: the kernels read indices and weights instead of repeating the
 // arithmetic per element, and forward and backward cannot disagree.
 
-import { empty, tensor, type Tensor } from '../tensor.js';
+import { empty, shapeSize, tensor, type Tensor } from '../tensor.js';
 import { launch, workgroupsFor, type KernelSpec } from './launch.js';
 import { elementsPerInvocation } from './runs.js';
 
@@ -271,14 +271,13 @@ export function upsampleBackward(
   inShape: readonly number[],
   table: UpsampleTable,
 ): Tensor {
-  const product = (values: readonly number[]) => values.reduce((a, b) => a * b, 1);
   const shape = [...upstream.shape];
   let current = upstream;
   for (let axis = 2; axis >= 0; axis--) {
     const fromLength = shape[axis + 2];
     shape[axis + 2] = inShape[axis + 2];
     const grad = empty(shape, op);
-    const total = product(shape);
+    const total = shapeSize(shape);
     const runLength = elementsPerInvocation();
     launch(GRAD_SPEC, {
       label: `${op} gradient`,
@@ -287,7 +286,7 @@ export function upsampleBackward(
         run_length: runLength,
         from_len: fromLength,
         to_len: shape[axis + 2],
-        inner: product(shape.slice(axis + 3)),
+        inner: shapeSize(shape.slice(axis + 3)),
         spans: table.spans[axis],
       },
       buffers: [

@@ -1,22 +1,22 @@
-// upsample3d, backward for both modes, one axis per launch: the gradient
-// is the transpose of the forward pass, which is separable, so the host
-// runs this kernel three times (W, then H, then D), each pass summing the
-// upstream gradient along one axis back onto the input positions of that
-// axis. Each element gathers from the outputs that read it, so no two
-// invocations write one element and no atomics are needed; the sums run
-// in a fixed order, so results repeat bitwise. A pass reads about 4 values
-// per element it writes at scale 2, where a single 3D gather read 64.
+// upsample3d, backward for both modes, one axis per launch. The forward
+// pass is separable, so its transpose is too: the host runs this kernel
+// three times (W, then H, then D), and each pass sums the upstream
+// gradient along one axis onto that axis's input positions. Each element
+// gathers from the outputs that read it, so no two invocations write one
+// element and no atomics are needed. The sums run in a fixed order, so
+// results repeat bitwise. At scale 2 a pass reads about 4 values per
+// element it writes, where a single 3D gather read 64.
 //
 // Layout: upstream is [outer, from_len, inner] f32 and grad is [outer,
-// to_len, inner]: the axis being reduced (from the output length to the
-// input length along it) sits between `outer` (the
-// volumes and the axes before it) and `inner` (the axes after it, already
-// reduced by earlier passes). The table holds per input position i of the
-// axis, at spans + 3 i, the first output position that reads i, the count
-// of consecutive positions from there that may (the source index never
-// decreases with the output position, so those readers are contiguous),
-// and the offset of their weights: the weight with which each reader o
-// reads i along the axis,
+// to_len, inner]. The reduced axis goes from the output length to the
+// input length. It sits between `outer` (the volumes and the axes before
+// it) and `inner` (the axes after it, already reduced by earlier passes).
+// The table holds three entries per input position i of the axis, at
+// spans + 3 i. The first is the first output position that reads i. The
+// second is the count of consecutive positions from there that may read
+// it (the source index never decreases with the output position, so the
+// readers are contiguous). The third is the offset of the readers'
+// weights. Reader o reads i along the axis with the weight
 //   (first(o) == i) * (1 - weight(o)) + (second(o) == i) * weight(o),
 // rounded in float32 as upsample_linear rounds it (1 for nearest).
 //
