@@ -2,8 +2,9 @@
 // `npx tsx bench/registration-variants.ts [--steps 300] [--variant NAME]...`.
 //
 // Each variant trains f_med and a registration decoder alone, with
-// L_reg's image terms (L_smooth + L_sim, weights 1), Adam at 1e-3, the
-// paired augmentation of `train`, and the cpu preset's encoder at 64^3.
+// L_reg's image terms (l1 L_smooth + L_sim, l1 = 1 unless the variant
+// sets it), Adam at 1e-3, the paired augmentation of `train`, and the cpu
+// preset's encoder at 64^3.
 // The other networks of RRL-MedSAM and their losses are left out, so a
 // variant costs a third of a demo iteration and its effect on the
 // registration shows without the segmentation losses' noise.
@@ -20,7 +21,7 @@ import { noGrad } from '../src/autograd/node.js';
 import { ready } from '../src/index.js';
 import { Module } from '../src/nn/module.js';
 import { Encoder3d, rrlConfig, RegistrationDecoder, type RrlModelConfig } from '../src/nn/rrl/index.js';
-import { add } from '../src/ops/elementwise.js';
+import { add, scale } from '../src/ops/elementwise.js';
 import { nccLoss } from '../src/ops/ncc.js';
 import { smoothnessLoss } from '../src/ops/smoothness.js';
 import { warp } from '../src/ops/warp.js';
@@ -38,6 +39,9 @@ type DecoderFields = Pick<
   'registrationChannels' | 'registrationConvs' | 'registrationImages' | 'flowLevel'
 >;
 
+/** A variant: decoder settings and the weight l1 of L_smooth (default 1). */
+type Variant = Partial<DecoderFields> & { smoothness?: number };
+
 function decoder(
   registrationChannels: number[],
   registrationConvs: 1 | 2,
@@ -47,7 +51,7 @@ function decoder(
   return { registrationChannels, registrationConvs, registrationImages, flowLevel };
 }
 
-const VARIANTS: Record<string, DecoderFields> = {
+const VARIANTS: Record<string, Variant> = {
   // The cpu preset before the registration decoder had widths of its own.
   'segmentation-widths': decoder([4, 4, 8, 16], 1, false, 0),
   'with-images': decoder([4, 4, 8, 16], 1, true, 0),
@@ -56,6 +60,9 @@ const VARIANTS: Record<string, DecoderFields> = {
   'half-grid-16': decoder([16, 16, 16, 16], 2, true, 1),
   'full-grid-4': decoder([4, 16, 16, 16], 2, true, 0),
   'full-grid-16': decoder([16, 16, 16, 16], 2, true, 0),
+  // The cpu preset's decoder with a weaker smoothness term.
+  'cpu-smooth-0.5': { smoothness: 0.5 },
+  'cpu-smooth-0.25': { smoothness: 0.25 },
 };
 
 class RegistrationOnly extends Module {
@@ -112,7 +119,8 @@ async function score(
 }
 
 async function runVariant(split: Split, name: string, steps: number): Promise<Row> {
-  const config = rrlConfig({ preset: 'cpu', numClasses: 2, ...VARIANTS[name] });
+  const { smoothness: smoothnessWeight = 1, ...fields } = VARIANTS[name];
+  const config = rrlConfig({ preset: 'cpu', numClasses: 2, ...fields });
   const model = new RegistrationOnly(config);
   const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
   const augment = pairedAugmenter(TRAINING_AUGMENTATION, 0);
@@ -127,7 +135,7 @@ async function runVariant(split: Split, name: string, steps: number): Promise<Ro
       const flow = model.forward(atlas, moved);
       const smoothness = smoothnessLoss(flow);
       const similarity = nccLoss(warp(atlas, flow), moved, { window: 9 });
-      add(smoothness, similarity).backward();
+      add(scale(smoothness, smoothnessWeight), similarity).backward();
       optimizer.step();
       optimizer.zeroGrad();
       return [smoothness, similarity];
