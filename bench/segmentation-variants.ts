@@ -49,12 +49,13 @@ function decoder(widths: number[], convs: 1 | 2, level: 0 | 1, crossEntropy = 0,
 }
 
 const VARIANTS: Record<string, Variant> = {
-  // The cpu preset's decoder.
+  // The cpu preset's decoder until the demo moved to l3 = 0.
   'full-grid-4': decoder([4, 4, 8, 16], 1, 0),
   'full-grid-4-ce': decoder([4, 4, 8, 16], 1, 0, 1),
   'full-grid-4-lr-3e-3': decoder([4, 4, 8, 16], 1, 0, 0, 3e-3),
   'full-grid-8': decoder([8, 8, 16, 32], 1, 0),
   'full-grid-16': decoder([16, 16, 32, 32], 1, 0),
+  // The cpu preset's decoder.
   'half-grid-16': decoder([16, 16, 16, 16], 1, 1),
   'half-grid-32': decoder([32, 32, 32, 32], 1, 1),
   'half-grid-32x2': decoder([32, 32, 32, 32], 2, 1),

@@ -135,7 +135,7 @@ export const RRL_PRESETS = {
   },
   // Measured with `rrl-medsam bench --size 64` (43 classes, augmented, as
   // in the IXI demo) on an otherwise idle 2-core machine (lavapipe, Mesa
-  // 25.0.7). One iteration took 2.21 s in stage 1 and 2.32 s in stage 2,
+  // 25.0.7). One iteration took 2.34 s in stage 1 and 2.46 s in stage 2,
   // so 300 + 300 iterations take about 25 minutes. The widths were picked at
   // 48^3 when one iteration still took 4.6 s there. Doubling the decoder
   // widths ([8, 8, 16, 32]) added about 1 s per iteration at 64^3, which
@@ -151,15 +151,15 @@ export const RRL_PRESETS = {
   // iteration. The same decoder on the full grid with 16 channels reached
   // 0.636 but cost 1.8 s more per iteration.
   //
-  // The segmentation decoders keep decoderChannels on the full grid. Each
-  // decoder was trained alone for 300 iterations on the affine atlas labels
-  // (bench/segmentation-variants.ts) and scored by the mean Dice over the
-  // 42 structures of the held-out scans. These widths reached 0.062. A
-  // decoder of 16 channels ending on the 32^3 grid (segmentationChannels
-  // [16, 16, 16, 16], segmentationLevel 1) reached 0.175. In the full demo
-  // that decoder raised yhat_m from 0.058 to 0.265, but the registration
-  // Dice over the structures fell from 0.546 to 0.507, below the affine
-  // alignment's 0.522, so the preset keeps the full-grid decoders.
+  // The segmentation decoders have 16 channels and end on the 32^3 grid,
+  // upsampling their class scores. Each decoder was trained alone for 300
+  // iterations on the affine atlas labels (bench/segmentation-variants.ts)
+  // and scored by the mean Dice over the 42 structures of the held-out
+  // scans: this one reached 0.175, the full-grid decoder of widths
+  // decoderChannels 0.062. In the full demo it raised yhat_m from 0.058
+  // to 0.255 and yhat_g from 0.099 to 0.288. With l3 = 1 it also pulled
+  // the registration below the affine alignment, so the demo trains with
+  // l3 = 0 (see src/cli/demo.ts).
   cpu: {
     ...COMMON,
     name: 'cpu',
@@ -170,6 +170,9 @@ export const RRL_PRESETS = {
     registrationConvs: 2,
     registrationImages: true,
     flowLevel: 1,
+    segmentationChannels: [16, 16, 16, 16],
+    segmentationConvs: 1,
+    segmentationLevel: 1,
     grid: [64, 64, 64],
   },
   tiny: {
