@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -276,5 +276,48 @@ describe('command line', () => {
     expect(report.ncc.registration.mean).toBeGreaterThan(0);
     expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_panels.png'))).toBe(true);
     expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_segmentation.nii.gz'))).toBe(true);
+  });
+
+  it('rejects an output path that is also an input', async () => {
+    const input = join(work, 'scan.nii.gz');
+    await cp(join(IXI, 'images/IXI039-HH-1261_t1.nii.gz'), input);
+    const before = await readFile(input);
+    const segmented = await cli(['segment', '--model', join(work, 'straight'), '--input', input, '--out', input]);
+    expect(segmented.code).toBe(2);
+    expect(segmented.output).toContain(`segment: --out ${input} is the same path as --input`);
+    expect(Buffer.compare(await readFile(input), before)).toBe(0);
+
+    const moving = join(IXI, 'images/IXI048-HH-1326_t1.nii.gz');
+    const out = join(work, 'moved.nii.gz');
+    const registered = await cli(['register', '--model', join(work, 'straight'), '--moving', moving, '--fixed', input, '--out', out, '--flow', out]);
+    expect(registered.code).toBe(2);
+    expect(registered.output).toContain(`register: --flow ${out} is the same path as --out`);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('rejects --resume without a checkpoint to resume', async () => {
+    const empty = await cli([...trainArgs(join(work, 'never-trained')), '--resume']);
+    expect(empty.code).toBe(1);
+    expect(empty.output).toContain('contains no checkpoint (no model.json)');
+    expect(existsSync(join(work, 'never-trained'))).toBe(false);
+
+    const stateless = join(work, 'stateless');
+    await cp(join(work, 'straight'), stateless, { recursive: true });
+    await rm(join(stateless, 'train-state.safetensors'));
+    const weights = await readFile(join(stateless, 'model.safetensors'));
+    const resumed = await cli([...trainArgs(stateless), '--resume']);
+    expect(resumed.code).toBe(1);
+    expect(resumed.output).toContain('train-state.safetensors is missing, so the run cannot continue from step 4');
+    expect(Buffer.compare(await readFile(join(stateless, 'model.safetensors')), weights)).toBe(0);
+  });
+
+  it('stops a diverging run and keeps its last checkpoint', async () => {
+    const out = join(work, 'diverged');
+    const diverged = await cli([...trainArgs(out), '--lr', '1e9', '--checkpoint-every', '10']);
+    expect(diverged.code).toBe(1);
+    expect(diverged.output).toMatch(/train: training diverged at iteration \d \(stage \d\): \w+ (NaN|-?Infinity)/);
+    expect(diverged.output).toContain('The model folder keeps its checkpoint of iteration 0; lower --lr (now 1000000000)');
+    const descriptor = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'));
+    expect(descriptor.step).toBe(0);
   });
 });

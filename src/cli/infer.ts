@@ -3,6 +3,7 @@
 // written on the input's own grid and affine, so they overlay the input in
 // any viewer.
 
+import { resolve } from 'node:path';
 import { noGrad } from '../autograd/node.js';
 import { ready } from '../device.js';
 import { composeFlows, warp } from '../ops/warp.js';
@@ -18,6 +19,7 @@ import { panelPng } from '../pipeline/preview.js';
 import { writePngFile } from '../pipeline/preview-file.js';
 import type { Volume } from '../pipeline/volume.js';
 import { tidy, type Tensor } from '../tensor.js';
+import { UsageError } from './args.js';
 
 export interface SegmentSettings {
   model: string;
@@ -43,6 +45,33 @@ export async function readScan(path: string, role: string): Promise<Volume> {
   return volume;
 }
 
+/**
+ * Throws a UsageError when an output path equals an input path or another
+ * output path, before any work, so no result overwrites a scan or another
+ * result. Both records map flag names to paths (undefined when not given).
+ */
+export function checkDistinctOutputs(
+  verb: string,
+  inputs: Record<string, string | undefined>,
+  outputs: Record<string, string | undefined>,
+): void {
+  const seen = new Map<string, string>();
+  for (const [flag, path] of Object.entries(inputs)) {
+    if (path !== undefined) seen.set(resolve(path), flag);
+  }
+  for (const [flag, path] of Object.entries(outputs)) {
+    if (path === undefined) continue;
+    const earlier = seen.get(resolve(path));
+    if (earlier !== undefined) {
+      throw new UsageError(
+        `${verb}: --${flag} ${path} is the same path as --${earlier}; choose another --${flag} path`,
+        verb,
+      );
+    }
+    seen.set(resolve(path), flag);
+  }
+}
+
 function labelIds(loaded: LoadedModel): number[] {
   return loaded.descriptor.labels.map((entry) => entry.id);
 }
@@ -52,6 +81,11 @@ export async function runSegment(
   settings: SegmentSettings,
   say: (line: string) => void,
 ): Promise<{ structures: number; timings: Record<string, number> }> {
+  checkDistinctOutputs(
+    'segment',
+    { input: settings.input },
+    { out: settings.out, warped: settings.warped, preview: settings.preview },
+  );
   const info = await ready();
   say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);
@@ -117,6 +151,11 @@ export async function runRegister(
   settings: RegisterSettings,
   say: (line: string) => void,
 ): Promise<void> {
+  checkDistinctOutputs(
+    'register',
+    { moving: settings.moving, fixed: settings.fixed, 'moving-labels': settings.movingLabels },
+    { out: settings.out, flow: settings.flow, 'labels-out': settings.labelsOut },
+  );
   const info = await ready();
   say(`device: ${info.adapter}`);
   if (settings.movingLabels && !settings.labelsOut) {

@@ -24,6 +24,7 @@ import {
 } from '../pipeline/experiment.js';
 import { loadManifest, type LoadedManifest } from '../pipeline/manifest-file.js';
 import {
+  MODEL_FILES,
   MODEL_FORMAT,
   encodeAtlas,
   type ModelDescriptor,
@@ -392,6 +393,13 @@ export async function runTraining(
   say(`device: ${info.adapter}`);
   const out = resolve(input.out);
   const stored = await readDescriptor(out);
+  // The demo passes resume without the flag, to start or continue alike.
+  if (!stored && input.resume && input.given.has('resume')) {
+    throw new CheckpointError(
+      `train --resume: ${out} contains no checkpoint (no ${MODEL_FILES.descriptor}), ` +
+        'so there is nothing to resume; run without --resume to start training there',
+    );
+  }
   if (stored && !input.resume) {
     throw new CheckpointError(
       `train: ${out} already holds a model (step ${stored.step}); pass ` +
@@ -484,6 +492,21 @@ export async function runTraining(
   }
 }
 
+/**
+ * Throws when a step's losses are NaN or infinite, before the next
+ * checkpoint, so the folder keeps the weights of iteration `savedIteration`.
+ */
+function throwIfDiverged(result: StepResult, settings: TrainSettings, savedIteration: number): void {
+  const losses = Object.entries(result.losses ?? {}).filter(([, value]) => !Number.isFinite(value));
+  if (losses.length === 0) return;
+  const values = losses.map(([name, value]) => `${name} ${value}`).join(', ');
+  throw new Error(
+    `train: training diverged at iteration ${result.iteration} (stage ${result.stage}): ${values}. ` +
+      `The model folder keeps its checkpoint of iteration ${savedIteration}; lower --lr ` +
+      `(now ${settings.lr}) or the loss weights and train again`,
+  );
+}
+
 async function trainLoop(
   settings: TrainSettings,
   out: string,
@@ -498,19 +521,26 @@ async function trainLoop(
   const descriptor = newDescriptor(settings, model, trainer, atlas, teacherName, preprocessing);
   if (stored) {
     const state = await readTrainerState(out, stored);
-    if (state) {
-      try {
-        trainer.loadState(state);
-      } finally {
-        disposeTrainerState(state);
-      }
-      say(`resumed ${out} at iteration ${trainer.iteration} of ${trainer.totalIterations}`);
+    if (!state) {
+      throw new CheckpointError(
+        `train --resume: ${join(out, MODEL_FILES.state)} is missing, so the run cannot ` +
+          `continue from step ${stored.step}; restore that file, or train into a new --out folder`,
+      );
     }
+    try {
+      trainer.loadState(state);
+    } finally {
+      disposeTrainerState(state);
+    }
+    say(`resumed ${out} at iteration ${trainer.iteration} of ${trainer.totalIterations}`);
   } else {
     await writeModelFiles(out, encodeAtlas(atlas));
   }
   const history = await readHistory(out, trainer.iteration);
+  // The iteration of the newest checkpoint on disk.
+  let savedIteration = trainer.iteration;
   const checkpoint = async () => {
+    savedIteration = trainer.iteration;
     const state = trainer.state();
     try {
       await writeCheckpoint(out, model, state, descriptor);
@@ -533,6 +563,7 @@ async function trainLoop(
   try {
     while (!trainer.done && !stopRequested) {
       const result: StepResult = await trainer.step();
+      throwIfDiverged(result, settings, savedIteration);
       seconds[result.stage].push(result.seconds);
       if (result.losses) {
         history.push({ iteration: result.iteration, stage: result.stage, losses: result.losses });
