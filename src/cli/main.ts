@@ -319,6 +319,10 @@ export async function main(argv: readonly string[]): Promise<number> {
 const invokedDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly) {
+  // `npm run cli` and `npm run demo` start in the package folder. npm keeps
+  // the folder they were typed in as INIT_CWD, so relative paths resolve there.
+  const script = process.env.npm_lifecycle_event;
+  if ((script === 'cli' || script === 'demo') && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
