@@ -311,6 +311,24 @@ describe('command line', () => {
     expect(Buffer.compare(await readFile(join(stateless, 'model.safetensors')), weights)).toBe(0);
   });
 
+  it('extends a finished run only in stage 2', async () => {
+    const extended = join(work, 'extended');
+    await cp(join(work, 'straight'), extended, { recursive: true });
+    const relabelled = await cli([...trainArgs(extended), '--resume', '--steps', '3']);
+    expect(relabelled.code).toBe(1);
+    expect(relabelled.output).toContain('finished its 2 stage-1 iterations and is at iteration 4, so --steps 3');
+
+    const longer = await cli([...trainArgs(extended), '--resume', '--stage', '2', '--steps', '3']);
+    expect(longer.code, longer.output).toBe(0);
+    const descriptor = JSON.parse(await readFile(join(extended, 'model.json'), 'utf8'));
+    expect(descriptor.step).toBe(5);
+    expect(descriptor.training.stage1Iterations).toBe(2);
+    expect(descriptor.training.stage2Iterations).toBe(3);
+    const history = JSON.parse(await readFile(join(extended, 'losses.json'), 'utf8'));
+    expect(history.filter((entry: { stage: number }) => entry.stage === 1)).toHaveLength(2);
+    expect(history.filter((entry: { stage: number }) => entry.stage === 2)).toHaveLength(3);
+  });
+
   it('stops a diverging run and keeps its last checkpoint', async () => {
     const out = join(work, 'diverged');
     const diverged = await cli([...trainArgs(out), '--lr', '1e9', '--checkpoint-every', '10']);

@@ -407,17 +407,6 @@ export async function runTraining(
     );
   }
   const settings = stored ? resumeSettings(input, stored) : input;
-  const loaded = await loadManifest(settings.manifest);
-  if (!loaded.structures) {
-    say('note: the manifest names no structure table, so every label code is its own class');
-  }
-  const preprocessing: ModelPreprocessing = stored?.preprocess ?? {
-    size: settings.size,
-    marginMm: 4,
-    align: 'affine',
-  };
-  const { atlas, targets } = await prepareData(loaded, preprocessing, say);
-  const variantOptions = variantModelOptions(settings.variant);
   const [stage1Iterations, stage2Iterations] = stageIterations(settings);
   const continuing = stored?.training;
   const iterations = {
@@ -430,6 +419,27 @@ export async function runTraining(
     iterations.stage1Iterations = continuing.stage1Iterations;
     iterations.stage2Iterations = continuing.stage2Iterations;
   }
+  // Once stage 2 has begun, a new stage-1 length would relabel iterations
+  // that already ran as stage 2.
+  if (stored && continuing && stored.step > continuing.stage1Iterations &&
+      iterations.stage1Iterations !== continuing.stage1Iterations) {
+    throw new CheckpointError(
+      `train --resume: ${out} finished its ${continuing.stage1Iterations} stage-1 iterations ` +
+        `and is at iteration ${stored.step}, so --steps ${settings.steps} cannot change stage 1; ` +
+        'pass --stage 2 --steps N to run stage 2 to N iterations',
+    );
+  }
+  const loaded = await loadManifest(settings.manifest);
+  if (!loaded.structures) {
+    say('note: the manifest names no structure table, so every label code is its own class');
+  }
+  const preprocessing: ModelPreprocessing = stored?.preprocess ?? {
+    size: settings.size,
+    marginMm: 4,
+    align: 'affine',
+  };
+  const { atlas, targets } = await prepareData(loaded, preprocessing, say);
+  const variantOptions = variantModelOptions(settings.variant);
   const distils = variantSwitches(settings.variant).distill && iterations.stage1Iterations > 0;
   let teacherName = stored?.teacher ?? (settings.sam ? 'SAM' : RANDOM_TEACHER);
   let features: Tensor[] = [];
