@@ -21,7 +21,7 @@ import {
   decodeWeights,
   encodeWeights,
 } from '../src/pipeline/model-folder.js';
-import { readNiftiFile } from '../src/pipeline/nifti-file.js';
+import { readNiftiFile, writeNiftiFile } from '../src/pipeline/nifti-file.js';
 import { device } from './helpers.js';
 
 const SPEC: VerbSpec = {
@@ -327,6 +327,37 @@ describe('command line', () => {
     const history = JSON.parse(await readFile(join(extended, 'losses.json'), 'utf8'));
     expect(history.filter((entry: { stage: number }) => entry.stage === 1)).toHaveLength(2);
     expect(history.filter((entry: { stage: number }) => entry.stage === 2)).toHaveLength(3);
+  });
+
+  it('rejects bad scans and flag values before any work', async () => {
+    const model = join(work, 'straight');
+    const scan = await readNiftiFile(join(IXI, 'images/IXI039-HH-1261_t1.nii.gz'));
+    const withNaN = join(work, 'nan.nii.gz');
+    const data = scan.data.slice();
+    data[5] = NaN;
+    await writeNiftiFile(withNaN, { ...scan, data });
+    const nan = await cli(['segment', '--model', model, '--input', withNaN, '--out', join(work, 'nan-seg.nii.gz')]);
+    expect(nan.code).toBe(1);
+    expect(nan.output).toContain(`segment: --input ${withNaN}: voxel 5 is NaN; the intensities must be finite`);
+
+    const blank = join(work, 'blank.nii.gz');
+    await writeNiftiFile(blank, { ...scan, data: new Float32Array(scan.data.length) });
+    const fixed = join(IXI, 'images/IXI039-HH-1261_t1.nii.gz');
+    const constant = await cli(['register', '--model', model, '--moving', blank, '--fixed', fixed, '--out', join(work, 'r.nii.gz')]);
+    expect(constant.code).toBe(1);
+    expect(constant.output).toContain(`register: --moving ${blank}: every voxel is 0, so the scan has no anatomy`);
+
+    const labelsOut = await cli(['register', '--model', model, '--moving', blank, '--fixed', blank, '--out', join(work, 'r.nii.gz'), '--labels-out', join(work, 'l.nii.gz')]);
+    expect(labelsOut.code).toBe(1);
+    expect(labelsOut.output).toContain('register: --labels-out needs --moving-labels');
+
+    const alpha = await cli([...trainArgs(join(work, 'alpha')), '--alpha', '2']);
+    expect(alpha.code).toBe(2);
+    expect(alpha.output).toContain('train: --alpha must be <= 1, got 2');
+    const teacher = await cli([...trainArgs(join(work, 'teacher')), '--teacher-size', '100']);
+    expect(teacher.code).toBe(2);
+    expect(teacher.output).toContain('train: --teacher-size 100 must be a multiple of 16');
+    for (const folder of ['alpha', 'teacher']) expect(existsSync(join(work, folder))).toBe(false);
   });
 
   it('stops a diverging run and keeps its last checkpoint', async () => {

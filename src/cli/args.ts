@@ -26,6 +26,8 @@ export interface FlagSpec {
   choices?: readonly (string | number)[];
   /** Smallest allowed value of a number or integer flag. */
   min?: number;
+  /** Largest allowed value of a number or integer flag. */
+  max?: number;
   default?: string | number | boolean;
 }
 
@@ -86,6 +88,9 @@ function parseValue(verb: string, flag: string, spec: FlagSpec, raw: string) {
     }
     if (spec.min !== undefined && number < spec.min) {
       throw new UsageError(`${where} must be >= ${spec.min}, got ${number}`, verb);
+    }
+    if (spec.max !== undefined && number > spec.max) {
+      throw new UsageError(`${where} must be <= ${spec.max}, got ${number}`, verb);
     }
     value = number;
   }

@@ -42,6 +42,20 @@ export async function readScan(path: string, role: string): Promise<Volume> {
         'series is not supported: extract the volume first)',
     );
   }
+  const data = volume.data;
+  const bad = data.findIndex((value) => !Number.isFinite(value));
+  if (bad >= 0) {
+    throw new Error(
+      `${role} ${path}: voxel ${bad} is ${data[bad]}; the intensities must be finite, ` +
+        'so replace NaN and infinite values (with 0, for example) and run again',
+    );
+  }
+  if (data.every((value) => value === data[0])) {
+    throw new Error(
+      `${role} ${path}: every voxel is ${data[0]}, so the scan has no anatomy to ` +
+        'segment or register; check that the file is the intended scan',
+    );
+  }
   return volume;
 }
 
@@ -160,6 +174,9 @@ export async function runRegister(
   say(`device: ${info.adapter}`);
   if (settings.movingLabels && !settings.labelsOut) {
     throw new Error('register: --moving-labels needs --labels-out, the path of the warped labels');
+  }
+  if (settings.labelsOut && !settings.movingLabels) {
+    throw new Error('register: --labels-out needs --moving-labels, the label map of the moving scan to warp');
   }
   const loaded = await loadModelFolder(settings.model);
   const { size, marginMm, align } = loaded.descriptor.preprocess;

@@ -35,7 +35,7 @@ const TRAIN_FLAGS = {
   'teacher-size': { kind: 'integer', value: 'PX', help: 'slice size fed to the teacher (a multiple of 16)', min: 16, default: 128 },
   seed: { kind: 'integer', value: 'N', help: 'seed of the weights, scan order and augmentation', min: 0, default: 0 },
   lr: { kind: 'number', value: 'LR', help: 'Adam learning rate', min: 0, default: 1e-3 },
-  alpha: { kind: 'number', value: 'A', help: 'EMA coefficient of stage 2', min: 0, default: 0.99 },
+  alpha: { kind: 'number', value: 'A', help: 'EMA coefficient of stage 2', min: 0, max: 1, default: 0.99 },
   'weight-smoothness': { kind: 'number', value: 'W', help: 'l1, the weight of the smoothness loss in L_reg', min: 0, default: 1 },
   'weight-similarity': { kind: 'number', value: 'W', help: 'l2, the weight of the NCC loss in L_reg', min: 0, default: 1 },
   'weight-dice': { kind: 'number', value: 'W', help: 'l3, the weight of the warped-label Dice loss in L_reg', min: 0, default: 1 },

@@ -389,6 +389,14 @@ export async function runTraining(
       'train',
     );
   }
+  if (input.teacherSize % 16 !== 0) {
+    const suggestion = Math.max(16, Math.round(input.teacherSize / 16) * 16);
+    throw new UsageError(
+      `train: --teacher-size ${input.teacherSize} must be a multiple of 16 ` +
+        `(the SAM encoder's patch size); try ${suggestion}`,
+      'train',
+    );
+  }
   const info = await ready();
   say(`device: ${info.adapter}`);
   const out = resolve(input.out);
