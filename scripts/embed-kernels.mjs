@@ -36,5 +36,7 @@ if (previous !== next) {
   const temporary = `${target}.${process.pid}.tmp`;
   writeFileSync(temporary, next);
   renameSync(temporary, target);
+  // Only a rewrite is reported (on stderr), so CLI output piped from
+  // `npm run cli` holds the command's own lines alone.
+  console.error(`embed-kernels: ${files.length} kernels -> src/kernels/wgsl.generated.ts`);
 }
-console.log(`embed-kernels: ${files.length} kernels -> src/kernels/wgsl.generated.ts`);

@@ -351,6 +351,23 @@ describe('command line', () => {
     expect(labelsOut.code).toBe(1);
     expect(labelsOut.output).toContain('register: --labels-out needs --moving-labels');
 
+    const preview = await cli(['segment', '--model', model, '--input', fixed, '--out', join(work, 'p.nii.gz'), '--preview', join(work, 'p.nii')]);
+    expect(preview.code).toBe(2);
+    expect(preview.output).toContain(`segment: --preview ${join(work, 'p.nii')} must end in .png`);
+    expect(existsSync(join(work, 'p.nii.gz'))).toBe(false);
+
+    const reportFile = join(work, 'report-file');
+    await writeFile(reportFile, 'not a folder');
+    const evaluated = await cli(['evaluate', '--model', model, '--manifest', manifest, '--out', reportFile]);
+    expect(evaluated.code).toBe(1);
+    expect(evaluated.output).toContain(`evaluate: --out ${reportFile} is a file, not a folder`);
+
+    const untrained = join(work, 'no-train.json');
+    await writeFile(untrained, JSON.stringify({ ...JSON.parse(await readFile(manifest, 'utf8')), train: [] }));
+    const noScans = await cli([...trainArgs(join(work, 'no-train')), '--manifest', untrained]);
+    expect(noScans.code).toBe(1);
+    expect(noScans.output).toContain(`train: the manifest ${untrained} lists no training scans`);
+
     const alpha = await cli([...trainArgs(join(work, 'alpha')), '--alpha', '2']);
     expect(alpha.code).toBe(2);
     expect(alpha.output).toContain('train: --alpha must be <= 1, got 2');

@@ -2,6 +2,7 @@
 // and writes report.json, report.md, PNG panels for the first cases and
 // each case's segmentation and warped atlas on the input's own grid.
 
+import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { ready } from '../device.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
@@ -45,6 +46,10 @@ export async function evaluateLoaded(
     throw new Error(`evaluate: ${manifest.path} lists no test scans; add a "test" array of { image, labels }`);
   }
   const folder = resolve(settings.out ?? join(settings.model, 'evaluation'));
+  const existing = await stat(folder).catch(() => null);
+  if (existing && !existing.isDirectory()) {
+    throw new Error(`evaluate: --out ${folder} is a file, not a folder; choose a folder path for the report`);
+  }
   const scans: TestScan[] = [];
   for (const entry of manifest.manifest.test) {
     scans.push({

@@ -86,6 +86,17 @@ export function checkDistinctOutputs(
   }
 }
 
+const NIFTI_SUFFIXES = ['.nii', '.nii.gz'];
+
+/**
+ * Throws a UsageError when an output path given for a flag does not end in
+ * one of `suffixes`, so a wrong name fails before any work.
+ */
+export function checkOutputSuffix(verb: string, flag: string, path: string | undefined, suffixes: string[]): void {
+  if (path === undefined || suffixes.some((suffix) => path.toLowerCase().endsWith(suffix))) return;
+  throw new UsageError(`${verb}: --${flag} ${path} must end in ${suffixes.join(' or ')}`, verb);
+}
+
 function labelIds(loaded: LoadedModel): number[] {
   return loaded.descriptor.labels.map((entry) => entry.id);
 }
@@ -100,6 +111,9 @@ export async function runSegment(
     { input: settings.input },
     { out: settings.out, warped: settings.warped, preview: settings.preview },
   );
+  checkOutputSuffix('segment', 'out', settings.out, NIFTI_SUFFIXES);
+  checkOutputSuffix('segment', 'warped', settings.warped, NIFTI_SUFFIXES);
+  checkOutputSuffix('segment', 'preview', settings.preview, ['.png']);
   const info = await ready();
   say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);
@@ -170,6 +184,9 @@ export async function runRegister(
     { moving: settings.moving, fixed: settings.fixed, 'moving-labels': settings.movingLabels },
     { out: settings.out, flow: settings.flow, 'labels-out': settings.labelsOut },
   );
+  checkOutputSuffix('register', 'out', settings.out, NIFTI_SUFFIXES);
+  checkOutputSuffix('register', 'flow', settings.flow, NIFTI_SUFFIXES);
+  checkOutputSuffix('register', 'labels-out', settings.labelsOut, NIFTI_SUFFIXES);
   const info = await ready();
   say(`device: ${info.adapter}`);
   if (settings.movingLabels && !settings.labelsOut) {

@@ -438,6 +438,12 @@ export async function runTraining(
     );
   }
   const loaded = await loadManifest(settings.manifest);
+  if (loaded.manifest.train.length === 0) {
+    throw new Error(
+      `train: the manifest ${loaded.path} lists no training scans (its "train" array ` +
+        'is empty); add the unlabelled scans to train on',
+    );
+  }
   if (!loaded.structures) {
     say('note: the manifest names no structure table, so every label code is its own class');
   }
