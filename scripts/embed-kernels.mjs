@@ -36,7 +36,7 @@ if (previous !== next) {
   const temporary = `${target}.${process.pid}.tmp`;
   writeFileSync(temporary, next);
   renameSync(temporary, target);
-  // Only a rewrite is reported (on stderr), so CLI output piped from
-  // `npm run cli` holds the command's own lines alone.
+  // Only a rewrite is reported, and on stderr, so output piped from
+  // `npm run cli` contains the command's own lines alone.
   console.error(`embed-kernels: ${files.length} kernels -> src/kernels/wgsl.generated.ts`);
 }
