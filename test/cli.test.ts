@@ -129,6 +129,29 @@ describe('model folder', () => {
       'm/model.json: not valid JSON',
     );
   });
+
+  it('rejects a damaged model.json or model.safetensors', async () => {
+    const descriptor = {
+      format: MODEL_FORMAT,
+      config: { numClasses: 2 },
+      preprocess: {},
+      labels: [{ id: 0 }, { id: 1 }],
+      training: {},
+    };
+    const encode = (value: object) => new TextEncoder().encode(JSON.stringify(value));
+    expect(() => decodeDescriptor('m/model.json', encode({ ...descriptor, config: null }))).toThrow(
+      'm/model.json: missing fields config',
+    );
+    expect(() => decodeDescriptor('m/model.json', encode({ ...descriptor, labels: [{ id: 1 }, { id: 1 }] }))).toThrow(
+      'm/model.json: label id 1 appears twice in "labels"',
+    );
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 3 });
+    const bytes = await encodeWeights(model, 1);
+    model.dispose();
+    expect(() => decodeWeights('m/model.safetensors', bytes.subarray(0, bytes.length - 100))).toThrow(
+      /^m\/model\.safetensors: .*; the file is damaged or not a safetensors file/,
+    );
+  });
 });
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -367,6 +390,13 @@ describe('command line', () => {
     const noScans = await cli([...trainArgs(join(work, 'no-train')), '--manifest', untrained]);
     expect(noScans.code).toBe(1);
     expect(noScans.output).toContain(`train: the manifest ${untrained} lists no training scans`);
+
+    const notSam = join(work, 'not-sam.pth');
+    await writeFile(notSam, 'a text file, not a checkpoint');
+    const sam = await cli([...trainArgs(join(work, 'sam')), '--sam', notSam]);
+    expect(sam.code).toBe(1);
+    expect(sam.output).toContain(`train: --sam ${notSam}: `);
+    expect(sam.output).toContain('expected the official SAM checkpoint (sam_vit_b_01ec64.pth)');
 
     const alpha = await cli([...trainArgs(join(work, 'alpha')), '--alpha', '2']);
     expect(alpha.code).toBe(2);

@@ -325,7 +325,17 @@ async function teacherFeatures(
     } catch (error) {
       throw new Error(`train: --sam ${path}: cannot read the file (${String(error)})`);
     }
-    checkpoint = { tensors: readSamCheckpoint(bytes), identity: await checkpointIdentity(bytes) };
+    let tensors: ReturnType<typeof readSamCheckpoint>;
+    try {
+      tensors = readSamCheckpoint(bytes);
+    } catch (error) {
+      throw new Error(
+        `train: --sam ${path}: ${(error as Error).message}; expected the official SAM ` +
+          'checkpoint (sam_vit_b_01ec64.pth) or its weights as safetensors',
+        { cause: error },
+      );
+    }
+    checkpoint = { tensors, identity: await checkpointIdentity(bytes) };
   }
   const teacher = createSamTeacher({
     checkpoint,

@@ -202,6 +202,19 @@ function readModelMetadata(
   return { config: JSON.parse(metadata.config), step: Number(metadata.step) };
 }
 
+/** Parses safetensors bytes of a model folder; errors name the file. */
+function readModelSafetensors(source: string, bytes: Uint8Array): ReturnType<typeof readSafetensorsWithMetadata> {
+  try {
+    return readSafetensorsWithMetadata(bytes);
+  } catch (error) {
+    throw new CheckpointError(
+      `${source}: ${(error as Error).message}; the file is damaged or not a safetensors ` +
+        'file, so copy the model folder again or train a new one',
+      { cause: error },
+    );
+  }
+}
+
 /**
  * Builds the model that model.safetensors bytes describe and loads its
  * weights. With `expected`, a file of another config is refused with the
@@ -212,7 +225,7 @@ export function decodeWeights(
   bytes: Uint8Array,
   expected?: RrlModelConfig,
 ): { model: RrlMedSam; step: number } {
-  const { tensors, metadata } = readSafetensorsWithMetadata(bytes);
+  const { tensors, metadata } = readModelSafetensors(source, bytes);
   const { config, step } = readModelMetadata(source, metadata);
   if (expected) checkConfigMatches(source, expected, config);
   const model = new RrlMedSam(rrlConfig(config));
@@ -280,7 +293,7 @@ export function decodeTrainerState(
   bytes: Uint8Array,
   expected: RrlModelConfig,
 ): TrainerState {
-  const { tensors, metadata } = readSafetensorsWithMetadata(bytes);
+  const { tensors, metadata } = readModelSafetensors(source, bytes);
   const { config } = readModelMetadata(source, metadata);
   checkConfigMatches(source, expected, config);
   if (!metadata?.trainer) {
@@ -323,11 +336,19 @@ export function decodeDescriptor(source: string, bytes: Uint8Array): ModelDescri
         'rrl-medsam train?',
     );
   }
+  const fields = value as unknown as Record<string, unknown>;
   const missing = ['config', 'preprocess', 'labels', 'training'].filter(
-    (key) => !(key in value),
+    (key) => fields[key] === null || typeof fields[key] !== 'object',
   );
   if (missing.length > 0) {
     throw new CheckpointError(`${source}: missing fields ${missing.join(', ')}`);
+  }
+  const ids = value.labels.map((entry) => entry.id);
+  const repeated = ids.find((id, index) => ids.indexOf(id) !== index);
+  if (repeated !== undefined) {
+    throw new CheckpointError(
+      `${source}: label id ${repeated} appears twice in "labels"; each class needs its own id`,
+    );
   }
   if (value.labels.length !== value.config.numClasses) {
     throw new CheckpointError(
