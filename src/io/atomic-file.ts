@@ -7,17 +7,41 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+/** Plain reasons for the errors a write to a user's path commonly meets. */
+const WRITE_FAILURES: Record<string, string> = {
+  EEXIST: 'a part of its folder path is a file, not a folder',
+  ENOTDIR: 'a part of its folder path is a file, not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+};
+
+/** Returns an error naming `path` (not the temporary file) and the reason. */
+function writeFailure(path: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = (code && WRITE_FAILURES[code]) || (error as Error).message;
+  const failure = new Error(`cannot write ${path}: ${reason}${code ? ` (${code})` : ''}`, { cause: error });
+  return Object.assign(failure, { code });
+}
+
 /**
  * Writes `bytes` (or UTF-8 text) to `path` atomically, creating the parent
- * directory when it is missing. Throws the underlying error on failure and
- * leaves no temporary file behind.
+ * directory when it is missing. On failure it throws an error that names
+ * `path`, the reason and the system error code, and leaves no temporary
+ * file behind.
  */
 export async function writeFileAtomic(
   path: string,
   bytes: Uint8Array | string,
 ): Promise<void> {
   const directory = dirname(path);
-  await mkdir(directory, { recursive: true });
+  try {
+    await mkdir(directory, { recursive: true });
+  } catch (error) {
+    throw writeFailure(path, error);
+  }
   const suffix = randomBytes(6).toString('hex');
   const temporary = join(directory, `.${basename(path)}.${suffix}.tmp`);
   try {
@@ -31,6 +55,6 @@ export async function writeFileAtomic(
     await rename(temporary, path);
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
-    throw error;
+    throw writeFailure(path, error);
   }
 }

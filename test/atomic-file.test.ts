@@ -1,0 +1,34 @@
+// writeFileAtomic's failures: the error names the target path and the
+// reason, and no temporary file is left behind.
+
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../src/io/atomic-file.js';
+
+describe('writeFileAtomic', () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rrl-medsam-atomic-'));
+  });
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('names the target when a parent is a file', async () => {
+    const parent = join(work, 'a-file');
+    await writeFile(parent, 'x');
+    const target = join(parent, 'seg.nii.gz');
+    const failure = writeFileAtomic(target, 'data');
+    await expect(failure).rejects.toThrow(`cannot write ${target}: a part of its folder path is a file, not a folder`);
+    await expect(failure).rejects.toHaveProperty('code', expect.stringMatching(/^(EEXIST|ENOTDIR)$/));
+  });
+
+  it('names the target, not the temporary file, when the target is a folder', async () => {
+    const target = join(work, 'a-folder');
+    await writeFileAtomic(join(target, 'inner.txt'), 'x');
+    await expect(writeFileAtomic(target, 'data')).rejects.toThrow(`cannot write ${target}: `);
+    expect((await readdir(work)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
