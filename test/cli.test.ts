@@ -370,6 +370,20 @@ describe('command line', () => {
     expect(constant.code).toBe(1);
     expect(constant.output).toContain(`register: --moving ${blank}: every voxel is 0, so the scan has no anatomy`);
 
+    const labelMap = await readNiftiFile(join(IXI, 'labels/IXI048-HH-1326_labels.nii.gz'));
+    const fractional = join(work, 'fractional-labels.nii.gz');
+    const labelData = labelMap.data.slice();
+    labelData[7] = 17.5;
+    await writeNiftiFile(fractional, { ...labelMap, data: labelData, datatype: 'float32' });
+    const warpedOut = join(work, 'warped.nii.gz');
+    const badLabels = await cli([
+      'register', '--model', model, '--moving', join(IXI, 'images/IXI048-HH-1326_t1.nii.gz'), '--fixed', fixed,
+      '--out', warpedOut, '--moving-labels', fractional, '--labels-out', join(work, 'labels-out.nii.gz'),
+    ]);
+    expect(badLabels.code).toBe(1);
+    expect(badLabels.output).toContain(`register: --moving-labels ${fractional}: `);
+    expect(existsSync(warpedOut)).toBe(false);
+
     const labelsOut = await cli(['register', '--model', model, '--moving', blank, '--fixed', blank, '--out', join(work, 'r.nii.gz'), '--labels-out', join(work, 'l.nii.gz')]);
     expect(labelsOut.code).toBe(1);
     expect(labelsOut.output).toContain('register: --labels-out needs --moving-labels');

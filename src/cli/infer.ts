@@ -157,6 +157,23 @@ export async function runSegment(
   }
 }
 
+/** Resamples the moving label map like the moving scan; errors name the file. */
+function preprocessMovingLabels(
+  path: string,
+  labels: Volume,
+  moving: ReturnType<typeof preprocessImage>,
+): ReturnType<typeof preprocessLabels> {
+  try {
+    return preprocessLabels(labels, moving);
+  } catch (error) {
+    throw new Error(
+      `register: --moving-labels ${path}: ${(error as Error).message}; give the integer ` +
+        'label map of the moving scan, on its grid',
+      { cause: error },
+    );
+  }
+}
+
 export interface RegisterSettings {
   model: string;
   moving: string;
@@ -187,14 +204,14 @@ export async function runRegister(
   checkOutputSuffix('register', 'out', settings.out, NIFTI_SUFFIXES);
   checkOutputSuffix('register', 'flow', settings.flow, NIFTI_SUFFIXES);
   checkOutputSuffix('register', 'labels-out', settings.labelsOut, NIFTI_SUFFIXES);
-  const info = await ready();
-  say(`device: ${info.adapter}`);
   if (settings.movingLabels && !settings.labelsOut) {
     throw new Error('register: --moving-labels needs --labels-out, the path of the warped labels');
   }
   if (settings.labelsOut && !settings.movingLabels) {
     throw new Error('register: --labels-out needs --moving-labels, the label map of the moving scan to warp');
   }
+  const info = await ready();
+  say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);
   const { size, marginMm, align } = loaded.descriptor.preprocess;
   const owned: Tensor[] = [];
@@ -203,6 +220,10 @@ export async function runRegister(
     const movingScan = await readScan(settings.moving, 'register: --moving');
     const fixed = preprocessImage(fixedScan, { size, marginMm });
     const moving = preprocessImage(movingScan, { size, marginMm });
+    // The label map is checked before any output is written.
+    const movingLabels = settings.movingLabels
+      ? preprocessMovingLabels(settings.movingLabels, await readNiftiFile(settings.movingLabels), moving)
+      : null;
     const fixedTensor = volumeTensor(fixed);
     const movingTensor = volumeTensor(moving);
     owned.push(fixedTensor, movingTensor);
@@ -237,9 +258,8 @@ export async function runRegister(
       await writeNiftiFile(settings.flow, field);
       say(`wrote ${settings.flow} (displacement in mm on the preprocessed fixed grid)`);
     }
-    if (settings.movingLabels && settings.labelsOut) {
-      const labels = await readNiftiFile(settings.movingLabels);
-      const onGrid = preprocessLabels(labels, moving);
+    if (movingLabels && settings.labelsOut) {
+      const onGrid = movingLabels;
       const warpedLabels = noGrad(() => warp(volumeTensor(onGrid), flow, { mode: 'nearest' }));
       owned.push(warpedLabels);
       const labelsBack = toSourceGrid(await warpedLabels.toArray(), fixed, {
