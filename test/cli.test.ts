@@ -412,13 +412,17 @@ describe('command line', () => {
     expect(sam.output).toContain(`train: --sam ${notSam}: `);
     expect(sam.output).toContain('expected the official SAM checkpoint (sam_vit_b_01ec64.pth)');
 
+    const noSteps = await cli([...trainArgs(join(work, 'no-steps')), '--steps', '0']);
+    expect(noSteps.code).toBe(2);
+    expect(noSteps.output).toContain('train: --steps must be >= 1, got 0');
+
     const alpha = await cli([...trainArgs(join(work, 'alpha')), '--alpha', '2']);
     expect(alpha.code).toBe(2);
     expect(alpha.output).toContain('train: --alpha must be <= 1, got 2');
     const teacher = await cli([...trainArgs(join(work, 'teacher')), '--teacher-size', '100']);
     expect(teacher.code).toBe(2);
     expect(teacher.output).toContain('train: --teacher-size 100 must be a multiple of 16');
-    for (const folder of ['alpha', 'teacher']) expect(existsSync(join(work, folder))).toBe(false);
+    for (const folder of ['no-steps', 'alpha', 'teacher']) expect(existsSync(join(work, folder))).toBe(false);
   });
 
   it('stops a diverging run and keeps its last checkpoint', async () => {

@@ -20,7 +20,7 @@ const TRAIN_FLAGS = {
   manifest: { kind: 'string', value: 'FILE', help: 'dataset manifest (JSON): atlas, train and test scans', required: true },
   out: { kind: 'string', value: 'DIR', help: 'model folder to write (or, with --resume, to continue)', required: true },
   stage: { kind: 'string', value: 'STAGE', help: 'stages to run', choices: ['1', '2', 'both'], default: 'both' },
-  steps: { kind: 'integer', value: 'N', help: 'iterations per stage', min: 0, default: 300 },
+  steps: { kind: 'integer', value: 'N', help: 'iterations per stage', min: 1, default: 300 },
   size: { kind: 'integer', value: 'N', help: 'voxels per side of the training grid (a multiple of 16, at least 32)', min: 32, default: 64 },
   preset: { kind: 'string', value: 'NAME', help: 'network widths', choices: ['cpu', 'default', 'tiny'], default: 'cpu' },
   variant: {
