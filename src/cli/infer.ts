@@ -12,6 +12,7 @@ import { affineFlow } from '../pipeline/affine-flow.js';
 import { flowToDisplacementField } from '../pipeline/displacement.js';
 import { segmentScan, volumeTensor } from '../pipeline/experiment.js';
 import type { LoadedModel } from '../pipeline/model-folder.js';
+import { formatVoxel } from '../pipeline/manifest-validate.js';
 import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
 import { preprocessImage, preprocessLabels, toSourceGrid } from '../pipeline/preprocess.js';
@@ -46,8 +47,9 @@ export async function readScan(path: string, role: string): Promise<Volume> {
   const bad = data.findIndex((value) => !Number.isFinite(value));
   if (bad >= 0) {
     throw new Error(
-      `${role} ${path}: voxel ${bad} is ${data[bad]}; the intensities must be finite, ` +
-        'so replace NaN and infinite values (with 0, for example) and run again',
+      `${role} ${path}: voxel ${formatVoxel(bad, volume.dims)} is ${data[bad]}; the ` +
+        'intensities must be finite, so replace NaN and infinite values (with 0, for ' +
+        'example) and run again',
     );
   }
   if (data.every((value) => value === data[0])) {
@@ -75,14 +77,15 @@ export function checkDistinctOutputs(
   }
   for (const [flag, path] of Object.entries(outputs)) {
     if (path === undefined) continue;
-    const earlier = seen.get(resolve(path));
+    const absolute = resolve(path);
+    const earlier = seen.get(absolute);
     if (earlier !== undefined) {
       throw new UsageError(
         `${verb}: --${flag} ${path} is the same path as --${earlier}; choose another --${flag} path`,
         verb,
       );
     }
-    seen.set(resolve(path), flag);
+    seen.set(absolute, flag);
   }
 }
 
@@ -259,11 +262,10 @@ export async function runRegister(
       say(`wrote ${settings.flow} (displacement in mm on the preprocessed fixed grid)`);
     }
     if (movingLabels && settings.labelsOut) {
-      const onGrid = movingLabels;
-      const warpedLabels = noGrad(() => warp(volumeTensor(onGrid), flow, { mode: 'nearest' }));
+      const warpedLabels = noGrad(() => warp(volumeTensor(movingLabels), flow, { mode: 'nearest' }));
       owned.push(warpedLabels);
       const labelsBack = toSourceGrid(await warpedLabels.toArray(), fixed, {
-        labelTable: onGrid.labelTable,
+        labelTable: movingLabels.labelTable,
       });
       await writeNiftiFile(settings.labelsOut, { ...labelsBack, ...codes }, { labels: true });
       say(`wrote ${settings.labelsOut}`);

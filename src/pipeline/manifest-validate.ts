@@ -255,7 +255,8 @@ function overlapWarnings(manifest: DatasetManifest): string[] {
   return warnings;
 }
 
-function formatVoxel(index: number, dims: readonly number[]): string {
+/** Formats a flat voxel index of a volume of `dims` as (i, j, k). */
+export function formatVoxel(index: number, dims: readonly number[]): string {
   const [nx, ny] = dims;
   const i = index % nx;
   const j = Math.floor(index / nx) % ny;

@@ -164,6 +164,8 @@ export const RRL_PRESETS = {
     ...COMMON,
     name: 'cpu',
     encoderChannels: [4, 8, 16, 32, 64],
+    // Required fields that this preset does not use: the registration and
+    // segmentation decoders set their own widths and convolutions below.
     decoderChannels: [4, 4, 8, 16],
     decoderConvs: 1,
     registrationChannels: [16, 16, 32, 32],
