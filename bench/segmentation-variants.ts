@@ -49,7 +49,7 @@ function decoder(widths: number[], convs: 1 | 2, level: 0 | 1, crossEntropy = 0,
 }
 
 const VARIANTS: Record<string, Variant> = {
-  // The cpu preset's decoder until the demo moved to l3 = 0.
+  // The earlier cpu preset's decoder.
   'full-grid-4': decoder([4, 4, 8, 16], 1, 0),
   'full-grid-4-ce': decoder([4, 4, 8, 16], 1, 0, 1),
   'full-grid-4-lr-3e-3': decoder([4, 4, 8, 16], 1, 0, 0, 3e-3),

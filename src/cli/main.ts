@@ -322,7 +322,10 @@ if (invokedDirectly) {
   // `npm run cli` and `npm run demo` start in the package folder. npm keeps
   // the folder they were typed in as INIT_CWD, so relative paths resolve there.
   const script = process.env.npm_lifecycle_event;
-  if ((script === 'cli' || script === 'demo') && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
+  const typedIn = process.env.INIT_CWD;
+  if ((script === 'cli' || script === 'demo') && typedIn) {
+    process.chdir(typedIn);
+  }
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {

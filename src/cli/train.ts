@@ -411,7 +411,7 @@ export async function runTraining(
   say(`device: ${info.adapter}`);
   const out = resolve(input.out);
   const stored = await readDescriptor(out);
-  // The demo passes resume without the flag, to start or continue alike.
+  // The demo sets resume without the flag, so a new demo folder starts training.
   if (!stored && input.resume && input.given.has('resume')) {
     throw new CheckpointError(
       `train --resume: ${out} contains no checkpoint (no ${MODEL_FILES.descriptor}), ` +
