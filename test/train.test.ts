@@ -1,7 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   SGD,
+  add,
   backward,
+  diceLoss,
+  nccLoss,
+  oneHot,
+  scale,
+  smoothnessLoss,
+  softmax,
   gradCheck,
   concat,
   full,
@@ -25,7 +32,9 @@ import {
   VARIANTS,
   createTrainer,
   crossEntropy,
+  registrationLosses,
   segmentationLoss,
+  warpAtlas,
   disposeTrainerState,
   mutualEmaIteration,
   pairParameters,
@@ -522,5 +531,54 @@ describe('segmentation cross-entropy', () => {
     }).item();
     const ce = await crossEntropy(p, t).item();
     expectClose([weighted], [dice + 0.5 * ce], 1e-5, 1e-6);
+  });
+});
+
+describe('registration loss at l3 = 0', () => {
+  // 7x6x5 volumes, 3 classes, a flow of a few voxels.
+  const shape = [1, 1, 7, 6, 5];
+  const voxels = 7 * 6 * 5;
+  const labels = Array.from({ length: voxels }, (_, i) => (i * 7) % 3);
+
+  it('skipped label warp keeps gradients bitwise', async () => {
+    const weights = { smoothness: 1, similarity: 1, registrationDice: 0 };
+    const options = {
+      weights: { ...weights, medicalSegmentation: 1, generalSegmentation: 1, distillation: 1, segmentationCrossEntropy: 0 },
+      nccWindow: 3,
+      diceExcludeBackground: false,
+      detachSegmentationInRegistration: true,
+    };
+    const gradients: Float32Array[] = [];
+    const dices: number[] = [];
+    for (const labelGradient of [false, true]) {
+      const atlas = randn(shape, 1);
+      const target = randn(shape, 2);
+      const oneHotLabels = oneHot(tensor(labels, shape), 3);
+      const probs = softmax(randn([1, 3, 7, 6, 5], 3), 1);
+      const flow = scale(randn([1, 3, 7, 6, 5], 4), 1.5);
+      flow.requiresGrad = true;
+      const warped = warpAtlas(atlas, oneHotLabels, flow, labelGradient);
+      expect(warped.labels.requiresGrad).toBe(labelGradient);
+      let total: Tensor;
+      if (labelGradient) {
+        // The full graph: L_dice recorded and added with weight 0.
+        const dice = diceLoss(probs, warped.labels, { excludeBackground: false });
+        total = add(
+          add(smoothnessLoss(flow), nccLoss(warped.image, target, { window: 3 })),
+          scale(dice, 0),
+        );
+        dices.push(await dice.item());
+      } else {
+        const losses = registrationLosses(flow, warped, target, probs, options);
+        expect(losses.dice.requiresGrad).toBe(false);
+        total = losses.total;
+        dices.push(await losses.dice.item());
+      }
+      backward(total);
+      gradients.push(await flow.grad!.toArray());
+    }
+    expect(dices[0]).toBe(dices[1]);
+    expect(gradients[0].some((g) => g !== 0)).toBe(true);
+    expect(Array.from(gradients[0])).toEqual(Array.from(gradients[1]));
   });
 });

@@ -5,6 +5,9 @@
 // with the same augmentation. The class count sets the cost of the
 // segmentation heads, the label warp and the Dice losses, so it defaults
 // to the 43 classes of the IXI demo (42 structures and background).
+// `train` weights L_dice with l3 = 1 and the demo with l3 = 0, which
+// skips the gradient of the label warp, so --weight-dice 0 times the
+// demo's iteration.
 
 import { ready, sync } from '../device.js';
 import { randn } from '../ops/creation.js';
@@ -24,6 +27,8 @@ export interface BenchSettings {
   /** Output classes of the segmentation decoders. */
   classes: number;
   augment: boolean;
+  /** l3, the weight of L_dice in L_reg: 1 as in `train`, 0 as in `demo`. */
+  registrationDice: number;
 }
 
 /** Labelled structures of the phantoms. Classes above them stay empty. */
@@ -68,11 +73,13 @@ export async function runBench(
       stage1Iterations: perStage,
       stage2Iterations: perStage,
       augment: settings.augment ? pairedAugmenter(TRAINING_AUGMENTATION, 0) : undefined,
+      weights: { registrationDice: settings.registrationDice },
     },
   );
   say(
     `preset ${preset} (${model.parameterCount().toLocaleString('en-US')} parameters), ` +
       `grid ${size}^3, ${classes} classes, augmentation ${settings.augment ? 'on' : 'off'}, ` +
+      `l3 = ${settings.registrationDice}, ` +
       `${iterations} timed iterations per stage after ${warmup} warm-up`,
   );
   const results: { stage: 1 | 2; seconds: number; cpuSeconds: number }[] = [];

@@ -215,9 +215,16 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
         default: 43,
       },
       augment: { kind: 'boolean', help: 'augment as train does; --no-augment turns it off', default: true },
+      'weight-dice': {
+        kind: 'number',
+        value: 'W',
+        help: 'l3 of L_reg: 1 as train uses, 0 as the demo uses',
+        min: 0,
+        default: 1,
+      },
       verbose: { kind: 'boolean', help: 'log the library\'s info messages' },
     },
-    examples: ['rrl-medsam bench --size 64'],
+    examples: ['rrl-medsam bench --size 64', 'rrl-medsam bench --size 64 --weight-dice 0'],
     run: (flags) =>
       runBench(
         {
@@ -227,6 +234,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
           warmup: flags.warmup as number,
           classes: flags.classes as number,
           augment: flags.augment as boolean,
+          registrationDice: flags['weight-dice'] as number,
         },
         say,
       ),

@@ -27,6 +27,7 @@ import { upsample3d } from '../../ops/upsample.js';
 import { reshape } from '../../ops/view.js';
 import { warp } from '../../ops/warp.js';
 import { formatShape, tidy, type Tensor } from '../../tensor.js';
+import { noGrad } from '../../autograd/node.js';
 import { detach } from '../../nn/rrl/model.js';
 
 /** Weights of the loss terms. */
@@ -90,16 +91,32 @@ export interface WarpedAtlas {
   labels: Tensor;
 }
 
-/** Warps the atlas image and its one-hot labels by `flow`. */
+/**
+ * Warps the atlas image and its one-hot labels by `flow`. Pass
+ * `labelGradient` false only when every loss that reads the labels detaches
+ * them or has weight 0. The backward pass then skips their K + 1 channels.
+ */
 export function warpAtlas(
   atlasImage: Tensor,
   atlasOneHot: Tensor,
   flow: Tensor,
+  labelGradient = true,
 ): WarpedAtlas {
   return tidy(() => ({
     image: warp(atlasImage, flow),
-    labels: warp(atlasOneHot, flow),
+    labels: labelGradient
+      ? warp(atlasOneHot, flow)
+      : noGrad(() => warp(atlasOneHot, flow)),
   }));
+}
+
+/**
+ * Computes a loss term that enters a sum with `weight`. At weight 0 the
+ * term records no gradient. Its share of every gradient is then 0 while
+ * the term is finite, so skipping it leaves the gradients bitwise unchanged.
+ */
+function weightedTerm(weight: number, term: () => Tensor): Tensor {
+  return weight === 0 ? noGrad(term) : term();
 }
 
 /** The terms of L_reg and their weighted sum, scalars each. */
@@ -130,9 +147,12 @@ export function registrationLosses(
     const segmentation = options.detachSegmentationInRegistration
       ? detach(medicalProbs)
       : medicalProbs;
-    const dice = diceLoss(segmentation, warped.labels, {
-      excludeBackground: options.diceExcludeBackground,
-    });
+    // At weight 0, L_dice is only reported, so it records no gradient.
+    const dice = weightedTerm(weights.registrationDice, () =>
+      diceLoss(segmentation, warped.labels, {
+        excludeBackground: options.diceExcludeBackground,
+      }),
+    );
     const total = add(
       add(
         scale(smoothness, weights.smoothness),

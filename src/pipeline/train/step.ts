@@ -77,7 +77,14 @@ export function medicalPass(
     const { model, losses: options } = context;
     const { atlasImage, target } = batch;
     const { flow, targetPyramid } = model.register(atlasImage, target);
-    const warped = warpAtlas(batch.atlasImage, batch.atlasOneHot, flow);
+    // The pseudo label is detached, so the labels' warp needs a gradient
+    // only for L_dice.
+    const warped = warpAtlas(
+      batch.atlasImage,
+      batch.atlasOneHot,
+      flow,
+      options.weights.registrationDice !== 0,
+    );
     const medicalProbs = model.segmentMedical(targetPyramid, prompt);
     const registration = registrationLosses(
       flow,
