@@ -262,6 +262,9 @@ describe('command line', () => {
     const conflicting = await cli([...trainArgs(killed), '--resume', '--seed', '3']);
     expect(conflicting.code).toBe(1);
     expect(conflicting.output).toContain('--seed 3 (the folder has 0)');
+    const window = await cli([...trainArgs(killed), '--resume', '--ncc-window', '5']);
+    expect(window.code).toBe(1);
+    expect(window.output).toContain('--ncc-window 5 (the folder has 9)');
   });
 
   it('segment writes labels on the input grid and evaluate writes the report', async () => {
@@ -422,7 +425,10 @@ describe('command line', () => {
     const teacher = await cli([...trainArgs(join(work, 'teacher')), '--teacher-size', '100']);
     expect(teacher.code).toBe(2);
     expect(teacher.output).toContain('train: --teacher-size 100 must be a multiple of 16');
-    for (const folder of ['no-steps', 'alpha', 'teacher']) expect(existsSync(join(work, folder))).toBe(false);
+    const window = await cli([...trainArgs(join(work, 'window')), '--ncc-window', '4']);
+    expect(window.code).toBe(2);
+    expect(window.output).toContain('train: --ncc-window 4 must be odd');
+    for (const folder of ['no-steps', 'alpha', 'teacher', 'window']) expect(existsSync(join(work, folder))).toBe(false);
   });
 
   it('stops a diverging run', async () => {

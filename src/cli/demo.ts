@@ -80,6 +80,7 @@ function trainSettings(
       // instead of 0.107 (2-core machine, lavapipe).
       segmentationCrossEntropy: 0,
     },
+    nccWindow: 9,
     sam: settings.sam,
     samConfig: 'small',
     teacherSize: 128,

@@ -83,6 +83,8 @@ export interface TrainSettings {
     registrationDice: number;
     segmentationCrossEntropy: number;
   };
+  /** Edge in voxels of the local NCC window of L_sim (odd). */
+  nccWindow: number;
   /** Path of an official SAM checkpoint, or undefined for a random teacher. */
   sam?: string;
   /** SAM encoder config of the random teacher. */
@@ -211,6 +213,7 @@ function resumeSettings(
     'weight-similarity': stored.training.weights.similarity,
     'weight-dice': stored.training.weights.registrationDice,
     'weight-ce': storedCrossEntropy,
+    'ncc-window': stored.training.nccWindow,
     'sam-config': stored.teacherOptions?.config,
     'teacher-size': stored.teacherOptions?.imageSize,
   };
@@ -222,6 +225,7 @@ function resumeSettings(
     'weight-similarity': settings.weights.similarity,
     'weight-dice': settings.weights.registrationDice,
     'weight-ce': settings.weights.segmentationCrossEntropy,
+    'ncc-window': settings.nccWindow,
   };
   const mismatched = Object.entries(storedValues)
     .filter(([name, value]) => settings.given.has(name) && value !== undefined && flagValues[name] !== value)
@@ -247,6 +251,7 @@ function resumeSettings(
       registrationDice: stored.training.weights.registrationDice,
       segmentationCrossEntropy: storedCrossEntropy,
     },
+    nccWindow: stored.training.nccWindow ?? settings.nccWindow,
     samConfig: (stored.teacherOptions?.config ?? settings.samConfig) as SamConfigName,
     teacherSize: stored.teacherOptions?.imageSize ?? settings.teacherSize,
     sam: stored.teacherOptions?.checkpoint ?? settings.sam,
@@ -407,6 +412,13 @@ export async function runTraining(
       'train',
     );
   }
+  if (input.nccWindow % 2 !== 1) {
+    throw new UsageError(
+      `train: --ncc-window ${input.nccWindow} must be odd (the window is centred ` +
+        `on its voxel); try ${input.nccWindow + 1}`,
+      'train',
+    );
+  }
   const info = await ready();
   say(`device: ${info.adapter}`);
   const out = resolve(input.out);
@@ -512,6 +524,7 @@ export async function runTraining(
         lr: settings.lr,
         alpha: settings.alpha,
         weights: settings.weights,
+        nccWindow: settings.nccWindow,
         augment: settings.augment ? pairedAugmenter(TRAINING_AUGMENTATION, settings.seed) : undefined,
       },
     );
