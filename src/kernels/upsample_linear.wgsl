@@ -30,6 +30,11 @@ fn tap(offset: u32, o: u32) -> Tap {
   return Tap(table[at], table[at + 1u], bitcast<f32>(table[at + 2u]));
 }
 
+// The values of the four rows starting at `rows` at one column.
+fn column_values(rows: vec4<u32>, column: u32) -> vec4<f32> {
+  return vec4<f32>(x[rows.x + column], x[rows.y + column], x[rows.z + column], x[rows.w + column]);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
@@ -63,6 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   // r10, r11) in a vec4 per column. The taps never move backwards along W,
   // so an output often reads the columns of the one before it (at scale 2,
   // every second output reads exactly them) and loads nothing.
+  let rows = vec4<u32>(r00, r01, r10, r11);
   var column_a = 0xffffffffu;
   var column_b = 0xffffffffu;
   var va = vec4<f32>(0.0);
@@ -77,7 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
       if (a == column_b) {
         va = vb;
       } else {
-        va = vec4<f32>(x[r00 + a], x[r01 + a], x[r10 + a], x[r11 + a]);
+        va = column_values(rows, a);
       }
       column_a = a;
     }
@@ -85,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
       if (b == a) {
         vb = va;
       } else {
-        vb = vec4<f32>(x[r00 + b], x[r01 + b], x[r10 + b], x[r11 + b]);
+        vb = column_values(rows, b);
       }
       column_b = b;
     }
