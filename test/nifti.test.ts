@@ -306,6 +306,8 @@ describe('round trip', () => {
       { sformCode: 0, qformCode: 1, written: [1, 1] },
       { sformCode: 4, qformCode: 1, written: [4, 1] },
       { sformCode: undefined, qformCode: undefined, written: [2, 2] },
+      // Codes 0 with an oblique affine would lose the affine, so they become 2.
+      { sformCode: 0, qformCode: 0, written: [2, 2] },
     ];
     for (const { sformCode, qformCode, written } of cases) {
       const read = readNifti(
@@ -313,6 +315,16 @@ describe('round trip', () => {
       );
       expect([read.sformCode, read.qformCode], `${sformCode}/${qformCode}`).toEqual(written);
     }
+  });
+
+  it('codes 0 kept on a pixdim grid', () => {
+    // Spacing 2, 3, 4 mm with no rotation and no origin.
+    const affine = [2, 0, 0, 0, 0, 3, 0, 0, 0, 0, 4, 0, 0, 0, 0, 1];
+    const volume = createVolume(new Float32Array(6), [1, 2, 3], affine);
+    const read = readNifti(writeNifti({ ...volume, sformCode: 0, qformCode: 0 }, { gzip: false }));
+    expect([read.sformCode, read.qformCode]).toEqual([0, 0]);
+    expect(Array.from(read.affine)).toEqual(affine);
+    expect(read.spacing).toEqual([2, 3, 4]);
   });
 
   it('written qform reproduces the affine', () => {

@@ -65,7 +65,8 @@ const NIFTI1_MAX_SIZE = 32767;
  * NIfTI-1, float64 in NIfTI-2) and also writes a qform derived from it, so
  * readers that use either see the same grid. Codes: sform_code is the
  * volume's sformCode, else its qformCode, else 2 (aligned anatomical);
- * qform_code is the volume's qformCode, else the sform_code.
+ * qform_code is the volume's qformCode, else the sform_code. A volume with
+ * both codes 0 and the pixdim diagonal as its affine keeps both codes 0.
  *
  * NOTE: an affine with shear (columns not orthogonal within
  * SHEAR_TOLERANCE) has no quaternion form, so the file gets qform_code 0
@@ -240,11 +241,15 @@ function buildHeader(
 ): NiftiHeader {
   const { affine, dims } = volume;
   const qform = qformFromAffine(affine);
-  const spaceCode =
-    positive(volume.sformCode) ??
-    positive(volume.qformCode) ??
-    DEFAULT_XFORM_CODE;
-  let qformCode = positive(volume.qformCode) ?? spaceCode;
+  // A volume whose source had neither transform (both codes 0) and whose
+  // affine is still the diagonal that readers build from pixdim alone
+  // keeps codes 0, so it is placed where its source is.
+  const unaligned =
+    volume.sformCode === 0 && volume.qformCode === 0 && isPixdimDiagonal(affine);
+  const spaceCode = unaligned
+    ? 0
+    : positive(volume.sformCode) ?? positive(volume.qformCode) ?? DEFAULT_XFORM_CODE;
+  let qformCode = unaligned ? 0 : positive(volume.qformCode) ?? spaceCode;
   if (!qform.representable) {
     log.info(
       `${SOURCE}: the affine has shear, which a qform cannot represent; ` +
@@ -280,6 +285,20 @@ function buildHeader(
     srow,
     xyztUnits: UNITS_MM,
   };
+}
+
+/**
+ * Checks that a column-major 4x4 affine is a diagonal of positive voxel
+ * sizes without translation, the grid nifti1.h's "method 1" gives.
+ */
+function isPixdimDiagonal(affine: ArrayLike<number>): boolean {
+  for (let column = 0; column < 4; column++) {
+    for (let row = 0; row < 3; row++) {
+      const value = affine[column * 4 + row];
+      if (row === column ? !(value > 0) : value !== 0) return false;
+    }
+  }
+  return true;
 }
 
 function positive(code: number | undefined): number | undefined {
