@@ -408,6 +408,12 @@ describe('command line', () => {
     expect(noScans.code).toBe(1);
     expect(noScans.output).toContain(`train: the manifest ${untrained} lists no training scans`);
 
+    const blankTrain = join(work, 'blank-train.json');
+    await writeFile(blankTrain, JSON.stringify({ ...JSON.parse(await readFile(manifest, 'utf8')), train: [blank] }));
+    const blankScan = await cli([...trainArgs(join(work, 'blank-train')), '--manifest', blankTrain]);
+    expect(blankScan.code).toBe(1);
+    expect(blankScan.output).toContain(`train: training scan 1 ${blank}: every voxel is 0`);
+
     const notSam = join(work, 'not-sam.pth');
     await writeFile(notSam, 'a text file, not a checkpoint');
     const sam = await cli([...trainArgs(join(work, 'sam')), '--sam', notSam]);

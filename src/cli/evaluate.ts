@@ -13,6 +13,7 @@ import type { LoadedModel } from '../pipeline/model-folder.js';
 import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
 import { writePngFile } from '../pipeline/preview-file.js';
+import { readScan } from './infer.js';
 
 export interface EvaluateSettings {
   model: string;
@@ -51,10 +52,10 @@ export async function evaluateLoaded(
     throw new Error(`evaluate: --out ${folder} is a file, not a folder; choose a folder path for the report`);
   }
   const scans: TestScan[] = [];
-  for (const entry of manifest.manifest.test) {
+  for (const [i, entry] of manifest.manifest.test.entries()) {
     scans.push({
       name: stem(entry.image),
-      image: await readNiftiFile(manifest.resolve(entry.image)),
+      image: await readScan(manifest.resolve(entry.image), `evaluate: test scan ${i + 1}`),
       labels: await readNiftiFile(manifest.resolve(entry.labels)),
     });
   }

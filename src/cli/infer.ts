@@ -39,7 +39,7 @@ export async function readScan(path: string, role: string): Promise<Volume> {
   if (volume.dims.length !== 3 || spatial.some((n) => n < 2)) {
     throw new Error(
       `${role} ${path}: dims [${volume.dims.join(', ')}] are not a 3D scan; ` +
-        'segment and register take one 3D volume (a 2D image or a 4D ' +
+        'rrl-medsam takes one 3D volume per scan (a 2D image or a 4D ' +
         'series is not supported: extract the volume first)',
     );
   }
@@ -55,7 +55,7 @@ export async function readScan(path: string, role: string): Promise<Volume> {
   if (data.every((value) => value === data[0])) {
     throw new Error(
       `${role} ${path}: every voxel is ${data[0]}, so the scan has no anatomy to ` +
-        'segment or register; check that the file is the intended scan',
+        'work on; check that the file is the intended scan',
     );
   }
   return volume;

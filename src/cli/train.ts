@@ -37,6 +37,7 @@ import {
   writeModelFiles,
 } from '../pipeline/model-folder-file.js';
 import { readNiftiFile } from '../pipeline/nifti-file.js';
+import { readScan } from './infer.js';
 import { writePngFile } from '../pipeline/preview-file.js';
 import {
   checkpointIdentity,
@@ -266,7 +267,7 @@ async function prepareData(
   say: (line: string) => void,
 ): Promise<{ atlas: PreparedModelAtlas; targets: Tensor[]; names: string[] }> {
   const { manifest } = loaded;
-  const atlasImage = await readNiftiFile(loaded.resolve(manifest.atlas.image));
+  const atlasImage = await readScan(loaded.resolve(manifest.atlas.image), 'train: atlas image');
   const atlasLabels = await readNiftiFile(loaded.resolve(manifest.atlas.labels));
   const atlas = prepareModelAtlas(atlasImage, atlasLabels, preprocessing, loaded.structures);
   say(
@@ -278,7 +279,7 @@ async function prepareData(
   try {
     for (const [i, path] of manifest.train.entries()) {
       const started = performance.now();
-      const scan = await readNiftiFile(loaded.resolve(path));
+      const scan = await readScan(loaded.resolve(path), `train: training scan ${i + 1}`);
       const placed = await toAtlasSpace(scan, atlasTensor, preprocessing);
       targets.push(placed.image);
       const loss = placed.lossHistory.at(-1);
