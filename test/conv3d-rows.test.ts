@@ -38,6 +38,8 @@ const CASES: Case[] = [
   { name: 'dilation 2 padding 2 width 8', x: [1, 2, 5, 4, 8], weight: [3, 2, 3, 3, 3], stride: [1, 1, 1], padding: [2, 2, 2], dilation: [2, 2, 2] },
   { name: 'k1 width 4 six channels', x: [1, 4, 3, 5, 4], weight: [6, 4, 1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] },
   { name: 'k3 width 12', x: [1, 2, 3, 3, 12], weight: [4, 2, 3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
+  // Four quads of 16 columns each, the blocking of the cpu preset's step.
+  { name: 'k3 width 16 sixteen channels', x: [1, 3, 3, 4, 16], weight: [16, 3, 3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
   // 40 * 27 * 4 packed vec4s exceed UNIFORM_WEIGHT_VEC4S: a storage binding.
   { name: 'weight past the uniform size', x: [1, 40, 3, 2, 4], weight: [16, 40, 3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
 ];
@@ -97,6 +99,43 @@ describe('conv3d rows vec4 form', () => {
       const vec4 = await convRows('test', geometry, x, packed, b, variant, true).toArray();
       const scalar = await convRows('test', geometry, x, packed, b, variant, false).toArray();
       expect(Array.from(vec4)).toEqual(Array.from(scalar));
+    });
+  }
+});
+
+describe('conv3d rows blockings', () => {
+  it('picks four quads of 16 columns', () => {
+    const c = CASES.find((entry) => entry.name === 'k3 width 16 sixteen channels')!;
+    expect(rowsVariantFor(geometryOf(c))).toEqual({ quads: 4, vectors: 4 });
+  });
+
+  // The blocking only splits the outputs among invocations, so rowsVariantFor
+  // may change without changing any result.
+  for (const c of CASES) {
+    it(`every blocking agrees bitwise ${c.name}`, async () => {
+      const geometry = geometryOf(c);
+      const [, x] = hostAndDevice(c.x, 7);
+      const [, w] = hostAndDevice(c.weight, 8);
+      const [, b] = hostAndDevice([c.weight[0]], 9);
+      const taps = c.weight[2] * c.weight[3] * c.weight[4];
+      const outputs: number[][] = [];
+      for (const variant of [
+        { quads: 1, vectors: 1 },
+        { quads: 2, vectors: 2 },
+        { quads: 1, vectors: 3 },
+        { quads: 4, vectors: 4 },
+      ]) {
+        const packed = packWeight(
+          'test',
+          w,
+          taps,
+          { count: c.x[1], stride: taps },
+          { count: c.weight[0], stride: c.x[1] * taps },
+          variant.quads,
+        );
+        outputs.push(Array.from(await convRows('test', geometry, x, packed, b, variant).toArray()));
+      }
+      for (const output of outputs.slice(1)) expect(output).toEqual(outputs[0]);
     });
   }
 });

@@ -29,24 +29,34 @@ export interface RowsForm {
 export const COMPONENTS = ['x', 'y', 'z', 'w'];
 
 /**
- * Picks the blocking for `geometry`: two quads of output channels when
- * the channels fill them and the packed weight fits the uniform array,
- * else one; and 8 columns per invocation unless 12 (or 4, on rows of at
- * most 4) waste fewer padded columns. Chosen by timing the cpu preset's
- * convolutions on llvmpipe (bench/conv3d-shapes.ts): with uniform weights,
- * two quads took 14 to 17 ms against 20 to 23 ms for one on the 4-to-8
- * channel convolution at 48^3, while 16 columns were slower throughout,
- * likely because the extra accumulators no longer fit in registers.
+ * Picks the blocking for `geometry`. Columns: 16 per invocation on rows
+ * that are a multiple of 16 long, else 8 unless 12 (or 4, on rows of at
+ * most 4) waste fewer padded columns. Output channels: four quads when the
+ * channels fill them and the packed weight fits the uniform array, else
+ * two on the same terms, else one.
+ *
+ * Chosen by timing every direct convolution of the cpu preset's training
+ * step at 64^3 on llvmpipe (2 cores), the median of 7 runs each. 16
+ * columns took 935 ms per step against 1,261 ms for 8 with the same
+ * channel quads. Four quads beat two when the weight is uniform (16 to 16
+ * channels at 32^3: 12.5 ms against 17.4), but lost when it is read from
+ * storage (50 to 16 channels at 32^3: 141 ms against 70 for one quad).
+ * The blocking changes which invocation adds which products, not their
+ * order, so every variant gives bitwise the same output.
  */
 export function rowsVariantFor(geometry: ConvGeometry): RowsVariant {
   const width = geometry.outSize[2];
   const waste = (vectors: number) => Math.ceil(width / (4 * vectors)) * 4 * vectors - width;
-  const vectors = width <= 4 ? 1 : waste(3) < waste(2) ? 3 : 2;
+  let vectors = 2;
+  if (width % 16 === 0) vectors = 4;
+  else if (width <= 4) vectors = 1;
+  else if (waste(3) < waste(2)) vectors = 3;
   const quads = Math.ceil(geometry.outChannels / 4);
   const [kd, kh, kw] = geometry.kernelSize;
   const packedVec4s = geometry.inChannels * kd * kh * kw * quads;
-  const paired = quads % 2 === 0 && packedVec4s <= UNIFORM_WEIGHT_VEC4S;
-  return { quads: paired ? 2 : 1, vectors };
+  if (packedVec4s > UNIFORM_WEIGHT_VEC4S) return { quads: 1, vectors };
+  if (quads % 4 === 0) return { quads: 4, vectors };
+  return { quads: quads % 2 === 0 ? 2 : 1, vectors };
 }
 
 /** True when x and out can be bound as vec4 arrays for this geometry. */
