@@ -133,10 +133,11 @@ export const RRL_PRESETS = {
     decoderChannels: [16, 32, 64, 128],
     grid: [128, 128, 128],
   },
-  // Measured with `rrl-medsam bench --size 64` (43 classes, augmented, as
-  // in the IXI demo) on an otherwise idle 2-core machine (lavapipe, Mesa
-  // 25.0.7). One iteration took 2.34 s in stage 1 and 2.46 s in stage 2,
-  // so 300 + 300 iterations take about 25 minutes. The widths were picked at
+  // Measured with `rrl-medsam bench --size 64 --weight-dice 0` (43
+  // classes, augmented, l3 = 0 as in the IXI demo) on an otherwise idle
+  // 2-core machine (lavapipe, Mesa 25.0.7). One iteration took 1.93 s in
+  // stage 1 and 2.12 s in stage 2 (2.03 and 2.22 s with l3 = 1), so
+  // 300 + 300 iterations take about 20 minutes. The widths were picked at
   // 48^3 when one iteration still took 4.6 s there. Doubling the decoder
   // widths ([8, 8, 16, 32]) added about 1 s per iteration at 64^3, which
   // 300 + 300 iterations in 30 minutes cannot afford. The default widths
