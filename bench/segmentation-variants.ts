@@ -57,7 +57,11 @@ const VARIANTS: Record<string, Variant> = {
   'full-grid-16': decoder([16, 16, 32, 32], 1, 0),
   // The cpu preset's decoder.
   'half-grid-16': decoder([16, 16, 16, 16], 1, 1),
+  'half-grid-16-lr-3e-3': decoder([16, 16, 16, 16], 1, 1, 0, 3e-3),
+  'half-grid-24': decoder([24, 24, 24, 24], 1, 1),
   'half-grid-32': decoder([32, 32, 32, 32], 1, 1),
+  // 32 channels on the 32^3 grid only, 16 on the coarser levels.
+  'half-grid-32-16': decoder([16, 32, 16, 16], 1, 1),
   'half-grid-32x2': decoder([32, 32, 32, 32], 2, 1),
 };
 
@@ -114,8 +118,10 @@ async function runVariant(split: Split, name: string, steps: number): Promise<Sc
       return total;
     });
     if ((iteration + 1) % 50 === 0 || iteration + 1 === steps) {
+      // item() waits for the queued iterations, so the time covers their work.
+      const value = await loss.item();
       const seconds = (performance.now() - started) / 1000 / (iteration + 1);
-      console.log(`${name} ${iteration + 1}/${steps}: L_seg ${(await loss.item()).toFixed(4)}, ${seconds.toFixed(2)} s/iteration`);
+      console.log(`${name} ${iteration + 1}/${steps}: L_seg ${value.toFixed(4)}, ${seconds.toFixed(2)} s/iteration`);
     }
     loss.dispose();
   }
