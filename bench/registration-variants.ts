@@ -2,9 +2,10 @@
 // `npx tsx bench/registration-variants.ts [--steps 300] [--variant NAME]...`.
 //
 // Each variant trains f_med and a registration decoder alone, with
-// L_reg's image terms (l1 L_smooth + L_sim, l1 = 1 unless the variant
-// sets it), Adam at 1e-3, the paired augmentation of `train`, and the cpu
-// preset's encoder at 64^3.
+// L_reg's image terms (l1 L_smooth + L_sim, l1 = 1 and an NCC window of 9
+// unless the variant sets them), Adam at 1e-3 unless the variant sets
+// another rate, the paired augmentation of `train`, and the cpu preset's
+// encoder at 64^3.
 // The other networks of RRL-MedSAM and their losses are left out, so a
 // variant costs a third of a demo iteration and its effect on the
 // registration shows without the segmentation losses' noise.
@@ -46,6 +47,8 @@ type DecoderFields = Pick<
  */
 type Variant = Partial<DecoderFields> & {
   smoothness?: number;
+  /** Adam learning rate (default 1e-3). */
+  lr?: number;
   nccWindow?: number;
   integrationSteps?: number;
 };
@@ -79,6 +82,7 @@ const VARIANTS: Record<string, Variant> = {
   // The cpu preset's decoder with a diffeomorphic field (VoxelMorph's int_steps 7).
   'cpu-integrate-7': { integrationSteps: 7 },
   'cpu-ncc-5-integrate-7': { nccWindow: 5, integrationSteps: 7 },
+  'cpu-lr-3e-3': { lr: 3e-3 },
 };
 
 class RegistrationOnly extends Module {
@@ -135,10 +139,10 @@ async function score(
 }
 
 async function runVariant(split: Split, name: string, steps: number): Promise<Row> {
-  const { smoothness: smoothnessWeight = 1, nccWindow = 9, ...fields } = VARIANTS[name];
+  const { smoothness: smoothnessWeight = 1, nccWindow = 9, lr = 1e-3, ...fields } = VARIANTS[name];
   const config = rrlConfig({ preset: 'cpu', numClasses: 2, ...fields });
   const model = new RegistrationOnly(config);
-  const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
+  const optimizer = new Adam(model.parameters(), { lr });
   const augment = pairedAugmenter(TRAINING_AUGMENTATION, 0);
   const random = new Random(0);
   const started = performance.now();
