@@ -15,7 +15,7 @@ import {
   UNIFORM_WEIGHT_VEC4S,
   weightBinding,
 } from '../src/kernels/conv3d_rows.js';
-import { empty } from '../src/tensor.js';
+import { empty, type Tensor } from '../src/tensor.js';
 import { conv3dRef, convTranspose3dRef, type ConvParams } from '../src/reference/conv.js';
 import type { NDArray } from '../src/reference/ndarray.js';
 import { device, expectClose, hostAndDevice } from './helpers.js';
@@ -67,6 +67,12 @@ function geometryOf(c: Case): ConvGeometry {
   };
 }
 
+/** Packs a case's conv3d weight for `quads` channel quads per invocation. */
+function packFor(c: Case, w: Tensor, quads: number): Tensor {
+  const taps = c.weight[2] * c.weight[3] * c.weight[4];
+  return packWeight('test', w, taps, { count: c.x[1], stride: taps }, { count: c.weight[0], stride: c.x[1] * taps }, quads);
+}
+
 describe('conv3d rows vec4 form', () => {
   for (const c of CASES) {
     it(`conv3d ${c.name}`, async () => {
@@ -86,16 +92,8 @@ describe('conv3d rows vec4 form', () => {
       const [, x] = hostAndDevice(c.x, 4);
       const [, w] = hostAndDevice(c.weight, 5);
       const [, b] = hostAndDevice([c.weight[0]], 6);
-      const taps = c.weight[2] * c.weight[3] * c.weight[4];
       const variant = rowsVariantFor(geometry);
-      const packed = packWeight(
-        'test',
-        w,
-        taps,
-        { count: c.x[1], stride: taps },
-        { count: c.weight[0], stride: c.x[1] * taps },
-        variant.quads,
-      );
+      const packed = packFor(c, w, variant.quads);
       const vec4 = await convRows('test', geometry, x, packed, b, variant, true).toArray();
       const scalar = await convRows('test', geometry, x, packed, b, variant, false).toArray();
       expect(Array.from(vec4)).toEqual(Array.from(scalar));
@@ -117,7 +115,6 @@ describe('conv3d rows blockings', () => {
       const [, x] = hostAndDevice(c.x, 7);
       const [, w] = hostAndDevice(c.weight, 8);
       const [, b] = hostAndDevice([c.weight[0]], 9);
-      const taps = c.weight[2] * c.weight[3] * c.weight[4];
       const outputs: number[][] = [];
       for (const variant of [
         { quads: 1, vectors: 1 },
@@ -125,14 +122,7 @@ describe('conv3d rows blockings', () => {
         { quads: 1, vectors: 3 },
         { quads: 4, vectors: 4 },
       ]) {
-        const packed = packWeight(
-          'test',
-          w,
-          taps,
-          { count: c.x[1], stride: taps },
-          { count: c.weight[0], stride: c.x[1] * taps },
-          variant.quads,
-        );
+        const packed = packFor(c, w, variant.quads);
         outputs.push(Array.from(await convRows('test', geometry, x, packed, b, variant).toArray()));
       }
       for (const output of outputs.slice(1)) expect(output).toEqual(outputs[0]);
