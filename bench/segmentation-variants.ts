@@ -59,6 +59,7 @@ const VARIANTS: Record<string, Variant> = {
   'half-grid-16': decoder([16, 16, 16, 16], 1, 1),
   'half-grid-16-lr-3e-3': decoder([16, 16, 16, 16], 1, 1, 0, 3e-3),
   'half-grid-24': decoder([24, 24, 24, 24], 1, 1),
+  'half-grid-24-lr-3e-3': decoder([24, 24, 24, 24], 1, 1, 0, 3e-3),
   'half-grid-32': decoder([32, 32, 32, 32], 1, 1),
   // 32 channels on the 32^3 grid only, 16 on the coarser levels.
   'half-grid-32-16': decoder([16, 32, 16, 16], 1, 1),

@@ -172,8 +172,8 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
     description:
       'Trains on the embedded IXI scans (atlas IXI012, five unlabelled training scans), evaluates\n' +
       'on the four held-out scans and writes the model, report and previews into --out. The full\n' +
-      'run is 300 + 300 iterations at 64^3 with the cpu preset and l3 = 0 (L_reg without its Dice\n' +
-      'term); --quick runs a few-minute version.\n' +
+      'run is 300 + 300 iterations at 64^3 with the cpu preset, l3 = 0 (L_reg without its Dice\n' +
+      'term) and learning rate 3e-3; --quick runs a few-minute version.\n' +
       '--ablation also trains and scores the paper\'s five variants at the --quick setting.',
     flags: {
       out: { kind: 'string', value: 'DIR', help: 'output folder', default: 'runs/demo' },

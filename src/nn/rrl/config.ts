@@ -157,8 +157,8 @@ export const RRL_PRESETS = {
   // iterations on the affine atlas labels (bench/segmentation-variants.ts)
   // and scored by the mean Dice over the 42 structures of the held-out
   // scans: this one reached 0.175, the full-grid decoder of widths
-  // decoderChannels 0.062. In the full demo it raised yhat_m from 0.058
-  // to 0.255 and yhat_g from 0.099 to 0.288. With l3 = 1 it also pulled
+  // decoderChannels 0.062. In the full demo (learning rate 1e-3) it raised
+  // yhat_m from 0.058 to 0.255 and yhat_g from 0.099 to 0.288. With l3 = 1 it also pulled
   // the registration below the affine alignment, so the demo trains with
   // l3 = 0 (see src/cli/demo.ts).
   cpu: {
