@@ -130,6 +130,22 @@ describe('conv3d rows blockings', () => {
   }
 });
 
+describe('conv3d rows weight split', () => {
+  // 40 * 27 * 4 vec4s exceed the uniform array, so conv3d splits the 16
+  // output channels into two groups of 8 with uniform weights.
+  it('split weight agrees bitwise with one pass', async () => {
+    const c = CASES.find((entry) => entry.name === 'weight past the uniform size')!;
+    const [, x] = hostAndDevice(c.x, 10);
+    const [, w] = hostAndDevice(c.weight, 11);
+    const [, b] = hostAndDevice([c.weight[0]], 12);
+    const packed = packFor(c, w, 1);
+    expect(weightBinding(packed).access).toBe('read');
+    const whole = await convRows('test', geometryOf(c), x, packed, b, { quads: 1, vectors: 1 }).toArray();
+    const split = await conv3d(x, w, b, params(c)).toArray();
+    expect(Array.from(split)).toEqual(Array.from(whole));
+  });
+});
+
 describe('conv3d rows weight binding', () => {
   it('packed weight binding by size', () => {
     const small = empty([UNIFORM_WEIGHT_VEC4S * 4], 'test');

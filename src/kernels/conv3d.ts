@@ -107,6 +107,7 @@ const PACK_SPEC: KernelSpec = {
     ['stride_a', 'u32'],
     ['stride_b', 'u32'],
     ['flip', 'u32'],
+    ['first_b', 'u32'],
   ],
   bindings: [
     { name: 'weight', access: 'read' },
@@ -155,16 +156,17 @@ export function roundedQuads(channels: number, quadsPerInvocation: number): numb
 
 /**
  * Packs `weight` for the direct or transposed kernel, with the kernel
- * reversed along all three axes when `flip` is set. `readChannels` is the
+ * reversed along all three axes when `flip` is set. `read` is the
  * channel count and element stride of the axis the kernel reads (input
- * side), `writeChannels` those of the axis it writes.
+ * side), `write` those of the axis it writes, with `write.first`
+ * the first written channel to pack (default 0).
  */
 export function packWeight(
   op: string,
   weight: Tensor,
   taps: number,
   read: { count: number; stride: number },
-  write: { count: number; stride: number },
+  write: { count: number; stride: number; first?: number },
   quadsPerInvocation = 1,
   flip = false,
 ): Tensor {
@@ -182,6 +184,7 @@ export function packWeight(
       stride_a: read.stride,
       stride_b: write.stride,
       flip: flip ? 1 : 0,
+      first_b: write.first ?? 0,
     },
     buffers: [
       { buffer: weight.buffer(op), bytes: weight.bytes },

@@ -1,14 +1,15 @@
 // Packs a convolution weight into vec4s of 4 output channels, the layout
 // conv3d_rows and conv3d_transpose read:
 //   packed[(a * taps + tap) * quads + q][c] = weight[a * stride_a
-//     + (4q + c) * stride_b + tap], or 0 where 4q + c >= count_b,
+//     + (first_b + 4q + c) * stride_b + tap], or 0 where 4q + c >= count_b,
 // where a runs over the channels the kernel reads (input side) and b over
-// the channels it writes (output side).
+// the channels it writes (output side), from first_b on.
 //
 // Bindings: 1 weight (read, f32), 2 packed (read_write, vec4<f32>).
 // Uniforms: total = count_a * taps * quads; count_a, count_b, taps, quads =
 //   ceil(count_b / 4); stride_a, stride_b = element strides of the two
-//   channel axes in weight (taps are contiguous); flip = 0 or 1.
+//   channel axes in weight (taps are contiguous); flip = 0 or 1; first_b =
+//   the first written channel packed.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(total / WORKGROUP_SIZE)
 //   workgroups, folded into 2D or 3D past 65,535.
 
@@ -28,7 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let b = q * 4u + c;
     if (b < params.count_b) {
       let source_tap = select(tap, params.taps - 1u - tap, params.flip != 0u);
-      value[c] = weight[a * params.stride_a + b * params.stride_b + source_tap];
+      value[c] = weight[a * params.stride_a + (params.first_b + b) * params.stride_b + source_tap];
     }
   }
   packed[index] = value;

@@ -33,7 +33,8 @@ export const COMPONENTS = ['x', 'y', 'z', 'w'];
  * that are a multiple of 16 long, else 8 unless 12 (or 4, on rows of at
  * most 4) waste fewer padded columns. Output channels: four quads when the
  * channels fill them and the packed weight fits the uniform array, else
- * two on the same terms, else one.
+ * two on the same terms, else one. conv3d splits a convolution whose
+ * weight does not fit into groups of output channels that do.
  *
  * Chosen by timing every direct convolution of the cpu preset's training
  * step at 64^3 on llvmpipe (2 cores), the median of 7 runs each. 16

@@ -4,7 +4,7 @@
 // convTranspose3d weight [Cin, Cout, kD, kH, kW] (PyTorch's layouts).
 // Groups other than 1 are not supported.
 
-import { record } from '../autograd/node.js';
+import { noGrad, record } from '../autograd/node.js';
 import {
   convTransposed,
   convWeightGradPartials,
@@ -13,7 +13,7 @@ import {
   type ConvGeometry,
   type Triple,
 } from '../kernels/conv3d.js';
-import { convRows, rowsVariantFor } from '../kernels/conv3d_rows.js';
+import { convRows, rowsVariantFor, UNIFORM_WEIGHT_VEC4S } from '../kernels/conv3d_rows.js';
 import {
   convTransposedRows,
   TRANSPOSE_ROWS_MAX_STRIDE,
@@ -24,6 +24,7 @@ import {
 } from '../kernels/conv3d_weight_grad_rows.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { reduceKernel } from './reduce.js';
+import { concat, narrow } from './layout.js';
 
 export type Size3 = number | readonly [number, number, number];
 
@@ -104,11 +105,68 @@ function directConv(
 ): Tensor {
   const { kernelSize } = geometry;
   const taps = kernelSize[0] * kernelSize[1] * kernelSize[2];
+  const chunks = uniformWeightChunks(read.count * taps, write.count);
+  if (chunks > 1) {
+    return chunkedDirectConv(label, geometry, x, weight, read, write, bias, flip, chunks);
+  }
   const variant = rowsVariantFor(geometry);
   const packed = packWeight(label, weight, taps, read, write, variant.quads, flip);
   const out = convRows(label, geometry, x, packed, bias, variant);
   packed.dispose();
   return out;
+}
+
+/**
+ * Returns how many groups of output channels a direct convolution is
+ * split into so that each group's packed weight fits the uniform array
+ * of conv3d_rows. It is 1 when the whole weight fits, and also when not
+ * even one quad of output channels fits.
+ */
+function uniformWeightChunks(vec4sPerQuad: number, outChannels: number): number {
+  const quadsPerChunk = Math.floor(UNIFORM_WEIGHT_VEC4S / vec4sPerQuad);
+  const quads = Math.ceil(outChannels / 4);
+  if (quadsPerChunk < 1 || quads <= quadsPerChunk) return 1;
+  return Math.ceil(quads / quadsPerChunk);
+}
+
+/**
+ * Runs a direct convolution as `chunks` convolutions over consecutive
+ * groups of output channels, each with a uniform packed weight, and joins
+ * their outputs. On llvmpipe a uniform weight is faster than one read
+ * from storage (50 to 16 channels at 32^3: 40 ms against 63, other work
+ * sharing the machine). Each output sums the same products in the same
+ * order as in one convolution, so the result is bitwise the same.
+ */
+function chunkedDirectConv(
+  label: string,
+  geometry: ConvGeometry,
+  x: Tensor,
+  weight: Tensor,
+  read: { count: number; stride: number },
+  write: { count: number; stride: number },
+  bias: Tensor | null,
+  flip: boolean,
+  chunks: number,
+): Tensor {
+  const { kernelSize } = geometry;
+  const taps = kernelSize[0] * kernelSize[1] * kernelSize[2];
+  const perChunk = 4 * Math.ceil(Math.ceil(write.count / 4) / chunks);
+  return noGrad(() => {
+    const outputs: Tensor[] = [];
+    for (let first = 0; first < write.count; first += perChunk) {
+      const count = Math.min(perChunk, write.count - first);
+      const part = { ...geometry, outChannels: count };
+      const variant = rowsVariantFor(part);
+      const packed = packWeight(label, weight, taps, read, { ...write, first, count }, variant.quads, flip);
+      const partBias = bias ? narrow(bias, 0, first, count) : null;
+      outputs.push(convRows(label, part, x, packed, partBias, variant));
+      packed.dispose();
+      partBias?.dispose();
+    }
+    const out = concat(outputs, 1);
+    outputs.forEach((t) => t.dispose());
+    return out;
+  });
 }
 
 /**
