@@ -92,6 +92,13 @@ function weightGrad(op: string, x: Tensor, g: Tensor, geometry: ConvGeometry): T
 /**
  * Direct convolution of `x` with `weight`, whose channel axes `read` and
  * `write` locate (see packWeight), reversed along every axis when `flip`.
+ *
+ * A weight too large for the uniform array of conv3d_rows is split into
+ * groups of output channels that fit, run one after the other and joined.
+ * On llvmpipe a uniform weight is faster than one read from storage (50 to
+ * 16 channels at 32^3: 40 ms against 63, other work sharing the machine).
+ * Each output sums the same products in the same order as in one
+ * convolution, so the result is bitwise the same.
  */
 function directConv(
   label: string,
@@ -106,14 +113,21 @@ function directConv(
   const { kernelSize } = geometry;
   const taps = kernelSize[0] * kernelSize[1] * kernelSize[2];
   const chunks = uniformWeightChunks(read.count * taps, write.count);
-  if (chunks > 1) {
-    return chunkedDirectConv(label, geometry, x, weight, read, write, bias, flip, chunks);
-  }
-  const variant = rowsVariantFor(geometry);
-  const packed = packWeight(label, weight, taps, read, write, variant.quads, flip);
-  const out = convRows(label, geometry, x, packed, bias, variant);
-  packed.dispose();
-  return out;
+  if (chunks === 1) return directConvRows(label, geometry, x, weight, read, write, bias, flip);
+  const perChunk = 4 * Math.ceil(Math.ceil(write.count / 4) / chunks);
+  return noGrad(() => {
+    const outputs: Tensor[] = [];
+    for (let first = 0; first < write.count; first += perChunk) {
+      const count = Math.min(perChunk, write.count - first);
+      const part = { ...geometry, outChannels: count };
+      const partBias = bias ? narrow(bias, 0, first, count) : null;
+      outputs.push(directConvRows(label, part, x, weight, read, { ...write, first, count }, partBias, flip));
+      partBias?.dispose();
+    }
+    const out = concat(outputs, 1);
+    outputs.forEach((t) => t.dispose());
+    return out;
+  });
 }
 
 /**
@@ -129,44 +143,24 @@ function uniformWeightChunks(vec4sPerQuad: number, outChannels: number): number 
   return Math.ceil(quads / quadsPerChunk);
 }
 
-/**
- * Runs a direct convolution as `chunks` convolutions over consecutive
- * groups of output channels, each with a uniform packed weight, and joins
- * their outputs. On llvmpipe a uniform weight is faster than one read
- * from storage (50 to 16 channels at 32^3: 40 ms against 63, other work
- * sharing the machine). Each output sums the same products in the same
- * order as in one convolution, so the result is bitwise the same.
- */
-function chunkedDirectConv(
+/** Packs the written channels `write` of `weight` and runs conv3d_rows. */
+function directConvRows(
   label: string,
   geometry: ConvGeometry,
   x: Tensor,
   weight: Tensor,
   read: { count: number; stride: number },
-  write: { count: number; stride: number },
+  write: { count: number; stride: number; first?: number },
   bias: Tensor | null,
   flip: boolean,
-  chunks: number,
 ): Tensor {
   const { kernelSize } = geometry;
   const taps = kernelSize[0] * kernelSize[1] * kernelSize[2];
-  const perChunk = 4 * Math.ceil(Math.ceil(write.count / 4) / chunks);
-  return noGrad(() => {
-    const outputs: Tensor[] = [];
-    for (let first = 0; first < write.count; first += perChunk) {
-      const count = Math.min(perChunk, write.count - first);
-      const part = { ...geometry, outChannels: count };
-      const variant = rowsVariantFor(part);
-      const packed = packWeight(label, weight, taps, read, { ...write, first, count }, variant.quads, flip);
-      const partBias = bias ? narrow(bias, 0, first, count) : null;
-      outputs.push(convRows(label, part, x, packed, partBias, variant));
-      packed.dispose();
-      partBias?.dispose();
-    }
-    const out = concat(outputs, 1);
-    outputs.forEach((t) => t.dispose());
-    return out;
-  });
+  const variant = rowsVariantFor(geometry);
+  const packed = packWeight(label, weight, taps, read, write, variant.quads, flip);
+  const out = convRows(label, geometry, x, packed, bias, variant);
+  packed.dispose();
+  return out;
 }
 
 /**
