@@ -434,7 +434,14 @@ describe('command line', () => {
     const window = await cli([...trainArgs(join(work, 'window')), '--ncc-window', '4']);
     expect(window.code).toBe(2);
     expect(window.output).toContain('train: --ncc-window 4 must be odd');
-    for (const folder of ['no-steps', 'alpha', 'teacher', 'window']) expect(existsSync(join(work, folder))).toBe(false);
+    const wide = await cli([...trainArgs(join(work, 'wide')), '--ncc-window', '33']);
+    expect(wide.code).toBe(2);
+    expect(wide.output).toContain('train: --ncc-window 33 is larger than the --size 32 grid; use an odd window of at most 31');
+    for (const folder of ['no-steps', 'alpha', 'teacher', 'window', 'wide']) expect(existsSync(join(work, folder))).toBe(false);
+
+    const benchSize = await cli(['bench', '--size', '40']);
+    expect(benchSize.code).toBe(2);
+    expect(benchSize.output).toContain('bench: --size 40 must be a multiple of 16; try 48');
   });
 
   it('stops a diverging run', async () => {

@@ -142,7 +142,8 @@ describe('validateManifest', () => {
       validateManifest(BASE, memoryLoader(files)),
     );
     expect(error.problems).toEqual([
-      'train[0] (t.nii): intensity NaN at voxel (0, 1, 1) is not finite',
+      'train[0] (t.nii): intensity NaN at voxel (0, 1, 1) is not finite; ' +
+        'replace NaN and infinite values (with 0, for example)',
     ]);
   });
 
@@ -201,7 +202,7 @@ describe('validateManifest', () => {
       validateManifest(BASE, memoryLoader(files)),
     );
     expect(error.problems).toEqual([
-      'train[0] (t.nii): dims [3, 4, 5, 2] are not a 3D scan [nx, ny, nz]',
+      'train[0] (t.nii): dims [3, 4, 5, 2] are not a 3D scan [nx, ny, nz]; extract the 3D volume first',
     ]);
   });
 
@@ -339,6 +340,21 @@ describe('loadManifest', () => {
     ]);
     const unchecked = await loadManifest(path, { validate: false });
     expect(unchecked.report).toBeUndefined();
+  });
+
+  it('names the manifest in volume problems', async () => {
+    const { image } = scan();
+    const data = image.data.slice();
+    data[0] = NaN;
+    await writeFile(join(directory, 'nan.nii'), writeNifti({ ...image, data }, { gzip: false }));
+    const path = join(directory, 'nan.json');
+    await writeFile(
+      path,
+      JSON.stringify({ atlas: { image: 'a.nii', labels: 'a-labels.nii' }, train: ['nan.nii'], test: [] }),
+    );
+    const error = await manifestErrorOf(() => loadManifest(path));
+    expect(error.message.startsWith(`${path}: 1 problem:`)).toBe(true);
+    expect(error.problems[0]).toContain('train[0] (nan.nii): intensity NaN at voxel (0, 0, 0) is not finite; replace');
   });
 
   it('names a missing manifest', async () => {

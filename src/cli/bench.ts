@@ -16,6 +16,7 @@ import { RRL_PRESETS, type RrlPresetName } from '../nn/rrl/config.js';
 import { RrlMedSam } from '../nn/rrl/model.js';
 import { makePhantom } from '../pipeline/phantom.js';
 import { createTrainer } from '../pipeline/train/index.js';
+import { UsageError } from './args.js';
 import { deviceMemory } from './progress.js';
 import { pairedAugmenter, TRAINING_AUGMENTATION } from './train.js';
 
@@ -51,7 +52,10 @@ export async function runBench(
 ): Promise<{ stage: 1 | 2; seconds: number; cpuSeconds: number }[]> {
   const { size, preset, iterations, warmup, classes } = settings;
   if (size % 16 !== 0) {
-    throw new Error(`bench: --size ${size} must be a multiple of 16`);
+    throw new UsageError(
+      `bench: --size ${size} must be a multiple of 16; try ${Math.max(32, Math.round(size / 16) * 16)}`,
+      'bench',
+    );
   }
   const info = await ready();
   say(`device: ${info.adapter}`);

@@ -214,7 +214,8 @@ function resumeSettings(
     'weight-similarity': stored.training.weights.similarity,
     'weight-dice': stored.training.weights.registrationDice,
     'weight-ce': storedCrossEntropy,
-    'ncc-window': stored.training.nccWindow,
+    // Folders written before the window was a flag trained with 9.
+    'ncc-window': stored.training.nccWindow ?? 9,
     'sam-config': stored.teacherOptions?.config,
     'teacher-size': stored.teacherOptions?.imageSize,
   };
@@ -252,7 +253,7 @@ function resumeSettings(
       registrationDice: stored.training.weights.registrationDice,
       segmentationCrossEntropy: storedCrossEntropy,
     },
-    nccWindow: stored.training.nccWindow ?? settings.nccWindow,
+    nccWindow: stored.training.nccWindow ?? 9,
     samConfig: (stored.teacherOptions?.config ?? settings.samConfig) as SamConfigName,
     teacherSize: stored.teacherOptions?.imageSize ?? settings.teacherSize,
     sam: stored.teacherOptions?.checkpoint ?? settings.sam,
@@ -417,6 +418,13 @@ export async function runTraining(
     throw new UsageError(
       `train: --ncc-window ${input.nccWindow} must be odd (the window is centred ` +
         `on its voxel); try ${input.nccWindow + 1}`,
+      'train',
+    );
+  }
+  if (input.nccWindow > input.size) {
+    throw new UsageError(
+      `train: --ncc-window ${input.nccWindow} is larger than the --size ${input.size} ` +
+        `grid; use an odd window of at most ${input.size - 1}`,
       'train',
     );
   }

@@ -83,10 +83,16 @@ export async function loadManifest(
     }
   }
   if (options.validate ?? true) {
-    loaded.report = await validateManifest(manifest, fileLoader(directory), {
-      ...options,
-      structures: loaded.structures,
-    });
+    try {
+      loaded.report = await validateManifest(manifest, fileLoader(directory), {
+        ...options,
+        structures: loaded.structures,
+      });
+    } catch (error) {
+      // Name the manifest file rather than the validating function.
+      if (error instanceof ManifestError) throw new ManifestError(manifestPath, error.problems);
+      throw error;
+    }
   }
   return loaded;
 }

@@ -142,7 +142,8 @@ async function checkImage(
     if (!Number.isFinite(value)) {
       context.problems.push(
         `${where}: intensity ${value} at voxel ` +
-          `${formatVoxel(index, image.dims)} is not finite`,
+          `${formatVoxel(index, image.dims)} is not finite; replace NaN and ` +
+          'infinite values (with 0, for example)',
       );
       break;
     }
@@ -176,7 +177,7 @@ function is3d(volume: Volume, where: string, problems: string[]): boolean {
   if (volume.dims.length === 3) return true;
   problems.push(
     `${where}: dims [${volume.dims.join(', ')}] are not a 3D scan ` +
-      `[nx, ny, nz]`,
+      '[nx, ny, nz]; extract the 3D volume first',
   );
   return false;
 }
