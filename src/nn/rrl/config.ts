@@ -135,9 +135,9 @@ export const RRL_PRESETS = {
   },
   // Measured with `rrl-medsam bench --size 64 --weight-dice 0` (43
   // classes, augmented, l3 = 0 as in the IXI demo) on an otherwise idle
-  // 2-core machine (lavapipe, Mesa 25.0.7). One iteration took 1.93 s in
-  // stage 1 and 2.12 s in stage 2 (2.03 and 2.22 s with l3 = 1), so
-  // 300 + 300 iterations take about 20 minutes. The widths were picked at
+  // 2-core machine (lavapipe, Mesa 25.0.7). One iteration took 1.84 s in
+  // stage 1 and 1.94 s in stage 2 (1.94 and 2.10 s with l3 = 1), so
+  // 300 + 300 iterations take about 19 minutes. The widths were picked at
   // 48^3 when one iteration still took 4.6 s there. Doubling the decoder
   // widths ([8, 8, 16, 32]) added about 1 s per iteration at 64^3, which
   // 300 + 300 iterations in 30 minutes cannot afford. The default widths
