@@ -65,7 +65,7 @@ describe('flags', () => {
     expect(message(['--out', 'a', '--steps', '-1'])).toBe('train: --steps must be >= 0, got -1');
     expect(message(['--out', 'a', '--stage', '3'])).toBe('train: --stage must be one of 1, 2, both, got "3"');
     expect(message(['--steps', '3'])).toBe('train: --out is required (model folder)');
-    expect(message(['--out'])).toBe('train: --out needs a DIR value');
+    expect(message(['--out'])).toBe('train: --out needs a value (DIR)');
     expect(message(['--out', 'a', 'extra'])).toContain('unexpected argument "extra"');
   });
 
@@ -412,7 +412,8 @@ describe('command line', () => {
     await writeFile(blankTrain, JSON.stringify({ ...JSON.parse(await readFile(manifest, 'utf8')), train: [blank] }));
     const blankScan = await cli([...trainArgs(join(work, 'blank-train')), '--manifest', blankTrain]);
     expect(blankScan.code).toBe(1);
-    expect(blankScan.output).toContain(`train: training scan 1 ${blank}: every voxel is 0`);
+    expect(blankScan.output).toContain(`rrl-medsam train: training scan 1 ${blank}: every voxel is 0`);
+    expect(blankScan.output).not.toContain('train: train:');
 
     const notSam = join(work, 'not-sam.pth');
     await writeFile(notSam, 'a text file, not a checkpoint');

@@ -150,7 +150,7 @@ export function parseFlags(spec: VerbSpec, argv: readonly string[]): ParsedFlags
     const raw = inline ?? argv[++i];
     if (raw === undefined || (inline === undefined && raw.startsWith('--'))) {
       throw new UsageError(
-        `${verb}: --${name} needs a ${flag.value ?? flag.kind} value`,
+        `${verb}: --${name} needs a value (${flag.value ?? flag.kind})`,
         verb,
       );
     }

@@ -84,7 +84,7 @@ export async function runBench(
     `preset ${preset} (${model.parameterCount().toLocaleString('en-US')} parameters), ` +
       `grid ${size}^3, ${classes} classes, augmentation ${settings.augment ? 'on' : 'off'}, ` +
       `l3 = ${settings.registrationDice}, ` +
-      `${iterations} timed iterations per stage after ${warmup} warm-up`,
+      `${iterations} timed iteration${iterations === 1 ? '' : 's'} per stage after ${warmup} warm-up`,
   );
   const results: { stage: 1 | 2; seconds: number; cpuSeconds: number }[] = [];
   try {

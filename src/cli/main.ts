@@ -49,7 +49,7 @@ const TRAIN_FLAGS = {
   'ncc-window': {
     kind: 'integer',
     value: 'N',
-    help: 'edge in voxels of the local NCC window of L_sim (odd)',
+    help: 'edge in voxels of the local NCC window of L_sim (odd, from 3 to --size - 1)',
     min: 3,
     default: 9,
   },
@@ -325,7 +325,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`rrl-medsam ${verbName}: ${message}\n`);
+    // Most messages already start with the verb ("train: ...", "train --resume: ...").
+    const named = message.startsWith(`${verbName}: `) || message.startsWith(`${verbName} --`);
+    process.stderr.write(named ? `rrl-medsam ${message}\n` : `rrl-medsam ${verbName}: ${message}\n`);
     if (error instanceof NoAdapterError) return 1;
     if (process.env.RRL_MEDSAM_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     return 1;
