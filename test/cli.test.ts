@@ -62,6 +62,11 @@ describe('flags', () => {
       'train: unknown option --step; did you mean --steps? (see rrl-medsam train --help)',
     );
     expect(message(['--out', 'a', '--steps', '2.5'])).toBe('train: --steps must be an integer, got "2.5"');
+    expect(message(['--out', 'a', '--steps', '0x9'])).toBe('train: --steps must be an integer, got "0x9"');
+    expect(message(['--out', 'a', '--steps', '1e1'])).toBe('train: --steps must be an integer, got "1e1"');
+    expect(message(['--out', 'a', '--steps', '9007199254740993'])).toBe(
+      'train: --steps must be an integer, got "9007199254740993"',
+    );
     expect(message(['--out', 'a', '--steps', '-1'])).toBe('train: --steps must be >= 0, got -1');
     expect(message(['--out', 'a', '--stage', '3'])).toBe('train: --stage must be one of 1, 2, both, got "3"');
     expect(message(['--steps', '3'])).toBe('train: --out is required (model folder)');

@@ -80,7 +80,10 @@ function parseValue(verb: string, flag: string, spec: FlagSpec, raw: string) {
   if (spec.kind === 'integer' || spec.kind === 'number') {
     const number = Number(raw);
     const whole = spec.kind === 'integer';
-    if (raw.trim() === '' || !Number.isFinite(number) || (whole && !Number.isInteger(number))) {
+    // Integers are plain decimal digits within the exact range of a double,
+    // so "0x9", "1e1" and "9007199254740993" are rejected, not converted.
+    const plainInteger = /^[+-]?\d+$/.test(raw.trim()) && Number.isSafeInteger(number);
+    if (raw.trim() === '' || !Number.isFinite(number) || (whole && !plainInteger)) {
       throw new UsageError(
         `${where} must be ${whole ? 'an integer' : 'a number'}, got "${raw}"`,
         verb,
