@@ -76,7 +76,7 @@ const VARIANTS: Record<string, Variant> = {
   'cpu-smooth-0.5': { smoothness: 0.5 },
   'cpu-smooth-0.25': { smoothness: 0.25 },
   // The cpu preset's decoder with a smaller NCC window: 9 voxels at 64^3
-  // span what 18 do at the paper's 128^3.
+  // span what 18 do at the default preset's 128^3.
   'cpu-ncc-5': { nccWindow: 5 },
   'cpu-ncc-7': { nccWindow: 7 },
   // The cpu preset's decoder with a diffeomorphic field (VoxelMorph's int_steps 7).

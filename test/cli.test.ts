@@ -427,27 +427,29 @@ describe('command line', () => {
     expect(sam.output).toContain(`train: --sam ${notSam}: `);
     expect(sam.output).toContain('expected the official SAM checkpoint (sam_vit_b_01ec64.pth)');
 
-    const noSteps = await cli([...trainArgs(join(work, 'no-steps')), '--steps', '0']);
-    expect(noSteps.code).toBe(2);
-    expect(noSteps.output).toContain('train: --steps must be >= 1, got 0');
-
-    const alpha = await cli([...trainArgs(join(work, 'alpha')), '--alpha', '2']);
-    expect(alpha.code).toBe(2);
-    expect(alpha.output).toContain('train: --alpha must be <= 1, got 2');
-    const teacher = await cli([...trainArgs(join(work, 'teacher')), '--teacher-size', '100']);
-    expect(teacher.code).toBe(2);
-    expect(teacher.output).toContain('train: --teacher-size 100 must be a multiple of 16');
-    const window = await cli([...trainArgs(join(work, 'window')), '--ncc-window', '4']);
-    expect(window.code).toBe(2);
-    expect(window.output).toContain('train: --ncc-window 4 must be odd');
-    const wide = await cli([...trainArgs(join(work, 'wide')), '--ncc-window', '33']);
-    expect(wide.code).toBe(2);
-    expect(wide.output).toContain('train: --ncc-window 33 is larger than the --size 32 grid; use an odd window of at most 31');
-    for (const folder of ['no-steps', 'alpha', 'teacher', 'window', 'wide']) expect(existsSync(join(work, folder))).toBe(false);
+    // Flags rejected as usage errors (exit 2) before any folder is written.
+    const usageErrors: [string, string[], string][] = [
+      ['no-steps', ['--steps', '0'], 'train: --steps must be >= 1, got 0'],
+      ['alpha', ['--alpha', '2'], 'train: --alpha must be <= 1, got 2'],
+      ['teacher', ['--teacher-size', '100'], 'train: --teacher-size 100 must be a multiple of 16'],
+      ['window', ['--ncc-window', '4'], 'train: --ncc-window 4 must be odd'],
+      [
+        'wide',
+        ['--ncc-window', '33'],
+        'train: --ncc-window 33 is larger than the --size 32 grid; use an odd window of at most 31',
+      ],
+    ];
+    for (const [folder, flags, expected] of usageErrors) {
+      const result = await cli([...trainArgs(join(work, folder)), ...flags]);
+      expect(result.code, folder).toBe(2);
+      expect(result.output).toContain(expected);
+      expect(existsSync(join(work, folder)), folder).toBe(false);
+    }
 
     const benchSize = await cli(['bench', '--size', '40']);
     expect(benchSize.code).toBe(2);
-    expect(benchSize.output).toContain('bench: --size 40 must be a multiple of 16; try 48');
+    expect(benchSize.output).toContain('bench: --size 40 must be a multiple of 16 and at least 32');
+    expect(benchSize.output).toContain('try 48');
   });
 
   it('stops a diverging run', async () => {

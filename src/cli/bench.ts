@@ -16,9 +16,8 @@ import { RRL_PRESETS, type RrlPresetName } from '../nn/rrl/config.js';
 import { RrlMedSam } from '../nn/rrl/model.js';
 import { makePhantom } from '../pipeline/phantom.js';
 import { createTrainer } from '../pipeline/train/index.js';
-import { UsageError } from './args.js';
 import { deviceMemory } from './progress.js';
-import { pairedAugmenter, TRAINING_AUGMENTATION } from './train.js';
+import { checkGridSize, pairedAugmenter, TRAINING_AUGMENTATION } from './train.js';
 
 export interface BenchSettings {
   size: number;
@@ -51,12 +50,7 @@ export async function runBench(
   say: (line: string) => void,
 ): Promise<{ stage: 1 | 2; seconds: number; cpuSeconds: number }[]> {
   const { size, preset, iterations, warmup, classes } = settings;
-  if (size % 16 !== 0) {
-    throw new UsageError(
-      `bench: --size ${size} must be a multiple of 16; try ${Math.max(32, Math.round(size / 16) * 16)}`,
-      'bench',
-    );
-  }
+  checkGridSize('bench', size);
   const info = await ready();
   say(`device: ${info.adapter}`);
   if (classes < STRUCTURES + 1) {

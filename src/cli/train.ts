@@ -390,6 +390,20 @@ async function readHistory(folder: string, upTo: number): Promise<LossHistory> {
 }
 
 /**
+ * Throws a UsageError unless `size` is a grid the encoder can halve four
+ * times: a multiple of 16, at least 32.
+ */
+export function checkGridSize(verb: string, size: number): void {
+  if (size % 16 === 0 && size >= 32) return;
+  const suggestion = Math.max(32, Math.round(size / 16) * 16);
+  throw new UsageError(
+    `${verb}: --size ${size} must be a multiple of 16 and at least 32 ` +
+      `(the encoder halves the grid four times); try ${suggestion}`,
+    verb,
+  );
+}
+
+/**
  * Trains into settings.out and returns what it wrote. The atlas files are
  * written first, then a checkpoint every checkpointEvery steps and at the
  * end. The first Ctrl-C stops after the running step, with a checkpoint.
@@ -398,14 +412,7 @@ export async function runTraining(
   input: TrainSettings,
   say: (line: string) => void = (line) => process.stderr.write(line + '\n'),
 ): Promise<TrainOutcome> {
-  if (input.size % 16 !== 0 || input.size < 32) {
-    const suggestion = Math.max(32, Math.round(input.size / 16) * 16);
-    throw new UsageError(
-      `train: --size ${input.size} must be a multiple of 16 and at least 32 ` +
-        `(the encoder halves the grid four times); try ${suggestion}`,
-      'train',
-    );
-  }
+  checkGridSize('train', input.size);
   if (input.teacherSize % 16 !== 0) {
     const suggestion = Math.max(16, Math.round(input.teacherSize / 16) * 16);
     throw new UsageError(
@@ -415,9 +422,10 @@ export async function runTraining(
     );
   }
   if (input.nccWindow % 2 !== 1) {
+    const suggestion = input.nccWindow < input.size ? input.nccWindow + 1 : input.nccWindow - 1;
     throw new UsageError(
       `train: --ncc-window ${input.nccWindow} must be odd (the window is centred ` +
-        `on its voxel); try ${input.nccWindow + 1}`,
+        `on its voxel); try ${suggestion}`,
       'train',
     );
   }
