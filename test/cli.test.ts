@@ -165,7 +165,7 @@ const IXI = join(ROOT, 'data/ixi-brain');
 /** Runs the CLI in a child process; resolves with its exit code and output. */
 function cli(
   args: string[],
-  onOutput?: (text: string, kill: () => void) => void,
+  onOutput?: (text: string, kill: () => void, signal: (name: NodeJS.Signals) => void) => void,
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
@@ -175,7 +175,7 @@ function cli(
     let output = '';
     const take = (chunk: Buffer) => {
       output += chunk.toString();
-      onOutput?.(output, () => child.kill('SIGKILL'));
+      onOutput?.(output, () => child.kill('SIGKILL'), (name) => child.kill(name));
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
@@ -272,6 +272,25 @@ describe('command line', () => {
     expect(window.output).toContain('--ncc-window 5 (the folder has 9)');
   });
 
+  it('Ctrl-C sent twice stops after the step', async () => {
+    const stopped = join(work, 'stopped');
+    let sent = false;
+    const run = await cli(trainArgs(stopped), (output, _kill, signal) => {
+      // `npm run` and the terminal both deliver one Ctrl-C.
+      if (!sent && output.includes('train 1/4')) {
+        sent = true;
+        signal('SIGINT');
+        signal('SIGINT');
+      }
+    });
+    expect(run.code, run.output).toBe(130);
+    expect(run.output).toContain('stopping after this step');
+    const reported = /stopped at iteration (\d) of 4 on Ctrl-C/.exec(run.output);
+    expect(reported, run.output).not.toBeNull();
+    const descriptor = JSON.parse(await readFile(join(stopped, 'model.json'), 'utf8'));
+    expect(descriptor.step).toBe(Number(reported![1]));
+  });
+
   it('segment writes labels on the input grid and evaluate writes the report', async () => {
     const model = join(work, 'straight');
     const input = join(IXI, 'images/IXI039-HH-1261_t1.nii.gz');
@@ -324,6 +343,13 @@ describe('command line', () => {
     expect(registered.code).toBe(2);
     expect(registered.output).toContain(`register: --flow ${out} is the same path as --out`);
     expect(existsSync(out)).toBe(false);
+
+    const atlasFile = join(work, 'straight', 'atlas.nii.gz');
+    const atlasBytes = await readFile(atlasFile);
+    const intoModel = await cli(['segment', '--model', join(work, 'straight'), '--input', input, '--out', atlasFile]);
+    expect(intoModel.code).toBe(2);
+    expect(intoModel.output).toContain(`segment: --out ${atlasFile} is inside the --model folder`);
+    expect(Buffer.compare(await readFile(atlasFile), atlasBytes)).toBe(0);
   });
 
   it('rejects --resume without a checkpoint', async () => {
@@ -392,8 +418,22 @@ describe('command line', () => {
     expect(badLabels.output).toContain(`register: --moving-labels ${fractional}: `);
     expect(existsSync(warpedOut)).toBe(false);
 
+    // The moving scan's labels moved 10 mm: a label map of another grid.
+    const shiftedAffine = Float64Array.from(labelMap.affine);
+    shiftedAffine[12] += 10;
+    const shifted = join(work, 'shifted-labels.nii.gz');
+    await writeNiftiFile(shifted, { ...labelMap, affine: shiftedAffine });
+    const otherGrid = await cli([
+      'register', '--model', model, '--moving', join(IXI, 'images/IXI048-HH-1326_t1.nii.gz'), '--fixed', fixed,
+      '--out', warpedOut, '--moving-labels', shifted, '--labels-out', join(work, 'labels-out.nii.gz'),
+    ]);
+    expect(otherGrid.code).toBe(1);
+    expect(otherGrid.output).toContain(`register: --moving-labels ${shifted}: grid [`);
+    expect(otherGrid.output).toContain('give the label map of the --moving scan, on its grid');
+    expect(existsSync(warpedOut)).toBe(false);
+
     const labelsOut = await cli(['register', '--model', model, '--moving', blank, '--fixed', blank, '--out', join(work, 'r.nii.gz'), '--labels-out', join(work, 'l.nii.gz')]);
-    expect(labelsOut.code).toBe(1);
+    expect(labelsOut.code).toBe(2);
     expect(labelsOut.output).toContain('register: --labels-out needs --moving-labels');
 
     const preview = await cli(['segment', '--model', model, '--input', fixed, '--out', join(work, 'p.nii.gz'), '--preview', join(work, 'p.nii')]);

@@ -61,6 +61,12 @@ function maxOf(data: Float32Array): number {
 }
 
 // A rotated, translated grid with unequal voxel sizes (exact in float32).
+/** The reader's warning for a file whose sform_code and qform_code are both 0. */
+const NO_ORIENTATION =
+  'sform_code and qform_code are 0, so the file gives no orientation; the voxel ' +
+  'axes are taken as x, y, z (RAS) at the pixdim sizes, and results may come out ' +
+  'mirrored or rotated against other scans: set the sform or qform to fix it';
+
 function obliqueAffine(): Float64Array {
   const cos = 0.8;
   const sin = 0.6;
@@ -424,6 +430,7 @@ describe('round trip', () => {
     expect(read.data[0]).toBe(16777216);
     expect(read.warnings).toEqual([
       'int32 values up to 16777217 exceed 2^24 and are rounded to float32',
+      NO_ORIENTATION,
     ]);
   });
 });
@@ -528,7 +535,7 @@ describe('header rules', () => {
     const header = makeHeader({ quaternion: [NaN, 5, 5], qoffset: [NaN, 1, 1] });
     const read = readNifti(makeFile(header, data));
     expect(Array.from(read.affine)).toEqual([1.5, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2.5, 0, 0, 0, 0, 1]);
-    expect(read.warnings).toBeUndefined();
+    expect(read.warnings).toEqual([NO_ORIENTATION]);
   });
 
   it('sform wins when qform disagrees', () => {
@@ -618,6 +625,7 @@ describe('header rules', () => {
     const read = readNifti(makeFile(header, data));
     expect(read.spacing).toEqual([1, 2, 1]);
     expect(read.warnings).toEqual([
+      NO_ORIENTATION,
       'pixdim[1] is 0; using 1 mm',
       'pixdim[2] is -2; using its absolute value',
       'pixdim[3] is NaN; using 1 mm',
@@ -644,6 +652,7 @@ describe('header rules', () => {
     expect(read.data[104]).toBe(104);
     expect(read.warnings).toEqual([
       'bitpix is 8 but datatype float32 has 32 bits per voxel; using the datatype',
+      NO_ORIENTATION,
     ]);
   });
 });
@@ -853,6 +862,26 @@ describe('displacement field', () => {
     const got = [0, 1, 2].map((component) => field.data[component * count + voxel]);
     expectClose(got, expected, 1e-6, 1e-6, 'world vector');
     expect(field.data[0]).toBe(0);
+  });
+
+  it('vectors across two grids', () => {
+    // A flow on `grid` that samples a second grid, shifted and finer.
+    const sampled = Float64Array.from(obliqueAffine());
+    for (let entry = 0; entry < 12; entry++) sampled[entry] *= 0.9;
+    sampled[12] += 14;
+    sampled[13] -= 3;
+    const flow = sampleFlow();
+    const field = flowToDisplacementField({ data: flow, shape: [1, 3, nz, ny, nx] }, grid, { affine: sampled });
+    const world = (affine: ArrayLike<number>, p: number[], row: number) =>
+      affine[row] * p[0] + affine[4 + row] * p[1] + affine[8 + row] * p[2] + affine[12 + row];
+    const fixedAffine = obliqueAffine();
+    for (const voxel of [0, 7, count - 1]) {
+      const p = [voxel % nx, Math.floor(voxel / nx) % ny, Math.floor(voxel / (nx * ny))];
+      const q = [p[0] + flow[2 * count + voxel], p[1] + flow[count + voxel], p[2] + flow[voxel]];
+      const expected = [0, 1, 2].map((row) => world(sampled, q, row) - world(fixedAffine, p, row));
+      const got = [0, 1, 2].map((component) => field.data[component * count + voxel]);
+      expectClose(got, expected, 1e-6, 1e-5, `voxel ${voxel}`);
+    }
   });
 
   it('write and read reproduce the flow', () => {

@@ -3,13 +3,14 @@
 // written on the input's own grid and affine, so they overlay the input in
 // any viewer.
 
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { noGrad } from '../autograd/node.js';
 import { ready } from '../device.js';
 import { composeFlows, warp } from '../ops/warp.js';
 import { alignAffine } from '../pipeline/affine-align.js';
 import { affineFlow } from '../pipeline/affine-flow.js';
 import { flowToDisplacementField } from '../pipeline/displacement.js';
+import { gridDifference, sameGrid } from '../pipeline/manifest-validate.js';
 import { segmentScan, volumeTensor } from '../pipeline/experiment.js';
 import type { LoadedModel } from '../pipeline/model-folder.js';
 import { formatVoxel } from '../pipeline/manifest-validate.js';
@@ -63,14 +64,30 @@ export async function readScan(path: string, role: string): Promise<Volume> {
 
 /**
  * Throws a UsageError when an output path equals an input path or another
- * output path, before any work, so no result overwrites a scan or another
- * result. Both records map flag names to paths (undefined when not given).
+ * output path, or lies inside the `--model` folder, before any work, so
+ * no result overwrites a scan, the model or another result. Both records
+ * map flag names to paths (undefined when not given).
  */
 export function checkDistinctOutputs(
   verb: string,
   inputs: Record<string, string | undefined>,
   outputs: Record<string, string | undefined>,
+  model?: string,
 ): void {
+  if (model !== undefined) {
+    const folder = resolve(model);
+    for (const [flag, path] of Object.entries(outputs)) {
+      if (path === undefined) continue;
+      const inside = relative(folder, resolve(path));
+      if (inside !== '' && !inside.startsWith('..') && !isAbsolute(inside)) {
+        throw new UsageError(
+          `${verb}: --${flag} ${path} is inside the --model folder ${model}, whose files ` +
+            `the model needs; choose a --${flag} path outside it`,
+          verb,
+        );
+      }
+    }
+  }
   const seen = new Map<string, string>();
   for (const [flag, path] of Object.entries(inputs)) {
     if (path !== undefined) seen.set(resolve(path), flag);
@@ -113,6 +130,7 @@ export async function runSegment(
     'segment',
     { input: settings.input },
     { out: settings.out, warped: settings.warped, preview: settings.preview },
+    settings.model,
   );
   checkOutputSuffix('segment', 'out', settings.out, NIFTI_SUFFIXES);
   checkOutputSuffix('segment', 'warped', settings.warped, NIFTI_SUFFIXES);
@@ -164,8 +182,15 @@ export async function runSegment(
 function preprocessMovingLabels(
   path: string,
   labels: Volume,
+  movingScan: Volume,
   moving: ReturnType<typeof preprocessImage>,
 ): ReturnType<typeof preprocessLabels> {
+  if (!sameGrid(labels, movingScan)) {
+    throw new Error(
+      `register: --moving-labels ${path}: ${gridDifference(labels, movingScan)}; give the ` +
+        'label map of the --moving scan, on its grid',
+    );
+  }
   try {
     return preprocessLabels(labels, moving);
   } catch (error) {
@@ -203,15 +228,16 @@ export async function runRegister(
     'register',
     { moving: settings.moving, fixed: settings.fixed, 'moving-labels': settings.movingLabels },
     { out: settings.out, flow: settings.flow, 'labels-out': settings.labelsOut },
+    settings.model,
   );
   checkOutputSuffix('register', 'out', settings.out, NIFTI_SUFFIXES);
   checkOutputSuffix('register', 'flow', settings.flow, NIFTI_SUFFIXES);
   checkOutputSuffix('register', 'labels-out', settings.labelsOut, NIFTI_SUFFIXES);
   if (settings.movingLabels && !settings.labelsOut) {
-    throw new Error('register: --moving-labels needs --labels-out, the path of the warped labels');
+    throw new UsageError('register: --moving-labels needs --labels-out, the path of the warped labels', 'register');
   }
   if (settings.labelsOut && !settings.movingLabels) {
-    throw new Error('register: --labels-out needs --moving-labels, the label map of the moving scan to warp');
+    throw new UsageError('register: --labels-out needs --moving-labels, the label map of the moving scan to warp', 'register');
   }
   const info = await ready();
   say(`device: ${info.adapter}`);
@@ -225,7 +251,7 @@ export async function runRegister(
     const moving = preprocessImage(movingScan, { size, marginMm });
     // The label map is checked before any output is written.
     const movingLabels = settings.movingLabels
-      ? preprocessMovingLabels(settings.movingLabels, await readNiftiFile(settings.movingLabels), moving)
+      ? preprocessMovingLabels(settings.movingLabels, await readNiftiFile(settings.movingLabels), movingScan, moving)
       : null;
     const fixedTensor = volumeTensor(fixed);
     const movingTensor = volumeTensor(moving);
@@ -257,9 +283,11 @@ export async function runRegister(
     await writeNiftiFile(settings.out, { ...back, ...codes, description: 'rrl-medsam warped moving' });
     say(`wrote ${settings.out} (the fixed scan's grid)`);
     if (settings.flow) {
-      const field = flowToDisplacementField({ data: await flow.toArray(), shape: flow.shape }, fixed);
+      // The flow samples the moving scan's preprocessed grid, whose origin
+      // and spacing differ from the fixed one's.
+      const field = flowToDisplacementField({ data: await flow.toArray(), shape: flow.shape }, fixed, moving);
       await writeNiftiFile(settings.flow, field);
-      say(`wrote ${settings.flow} (displacement in mm on the preprocessed fixed grid)`);
+      say(`wrote ${settings.flow} (world displacement in mm, fixed to moving, on the preprocessed fixed grid)`);
     }
     if (movingLabels && settings.labelsOut) {
       const warpedLabels = noGrad(() => warp(volumeTensor(movingLabels), flow, { mode: 'nearest' }));

@@ -12,7 +12,7 @@ import { runBench } from './bench.js';
 import { runDemo } from './demo.js';
 import { runEvaluate } from './evaluate.js';
 import { runRegister, runSegment } from './infer.js';
-import { defaultCacheFolder, runTraining } from './train.js';
+import { defaultCacheFolder, runTraining, StoppedError } from './train.js';
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
@@ -329,6 +329,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     const named = message.startsWith(`${verbName}: `) || message.startsWith(`${verbName} --`);
     process.stderr.write(named ? `rrl-medsam ${message}\n` : `rrl-medsam ${verbName}: ${message}\n`);
     if (error instanceof NoAdapterError) return 1;
+    // 128 + SIGINT, as shells report a run ended by Ctrl-C.
+    if (error instanceof StoppedError) return 130;
     if (process.env.RRL_MEDSAM_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     return 1;
   }

@@ -151,6 +151,11 @@ export function pairedAugmenter(options: AugmentOptions, seed: number): Augment 
 }
 
 /** Results of a training run, for demo and the caller's summary. */
+/** A run stopped by Ctrl-C after writing its checkpoint; the CLI exits with 130. */
+export class StoppedError extends Error {
+  override name = 'StoppedError';
+}
+
 export interface TrainOutcome {
   folder: string;
   descriptor: ModelDescriptor;
@@ -616,9 +621,16 @@ async function trainLoop(
   if (!stored) await checkpoint();
 
   let stopRequested = false;
+  let stopRequestedAt = 0;
   const onSignal = () => {
-    if (stopRequested) process.exit(130);
+    // Under `npm run`, one Ctrl-C arrives twice: from the terminal and
+    // relayed by npm. Only a second press a second later quits at once.
+    if (stopRequested) {
+      if (Date.now() - stopRequestedAt > 1000) process.exit(130);
+      return;
+    }
     stopRequested = true;
+    stopRequestedAt = Date.now();
     say('\nstopping after this step (Ctrl-C again to quit at once); a checkpoint follows');
   };
   process.on('SIGINT', onSignal);
@@ -647,10 +659,13 @@ async function trainLoop(
   if (history.length > 1) await writePngFile(lossCurve, lossCurvePng(history));
   const average = (values: number[]) =>
     values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
-  say(
-    `${stopRequested ? 'stopped' : 'finished'} at iteration ${trainer.iteration} of ` +
-      `${trainer.totalIterations}; model folder ${out}`,
-  );
+  if (stopRequested) {
+    throw new StoppedError(
+      `stopped at iteration ${trainer.iteration} of ${trainer.totalIterations} on Ctrl-C; ` +
+        `the checkpoint in ${out} is complete, and the same command with --resume continues it`,
+    );
+  }
+  say(`finished at iteration ${trainer.iteration} of ${trainer.totalIterations}; model folder ${out}`);
   return {
     folder: out,
     descriptor,

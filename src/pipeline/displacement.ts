@@ -38,10 +38,17 @@ function linearPart(affine: Float64Array): Float64Array {
 /**
  * Converts a voxel-unit flow [1, 3, nz, ny, nx] on `grid` into a NIfTI
  * displacement field in world millimetres, ready for `writeNifti`.
+ *
+ * The flow's voxel p samples voxel p + flow(p) of the image it warps,
+ * which lies on `sampled` (by default `grid` itself). The field holds, at
+ * p, the world position sampled minus the world position of p:
+ * A_sampled [p + flow(p); 1] - A_grid [p; 1]. When the two grids are one,
+ * that is the affine's linear part times the flow.
  */
 export function flowToDisplacementField(
   flowVox: { data: ArrayLike<number>; shape: readonly number[] },
   grid: GridLike,
+  sampled: Pick<Volume, 'affine'> = grid,
 ): Volume {
   const source = 'flowToDisplacementField';
   if (grid.dims.length !== 3) {
@@ -65,16 +72,34 @@ export function flowToDisplacementField(
   }
 
   const count = nx * ny * nz;
-  const linear = linearPart(grid.affine);
   const data = new Float32Array(3 * count);
   const flow = flowVox.data;
-  for (let voxel = 0; voxel < count; voxel++) {
-    const dk = flow[voxel];
-    const dj = flow[count + voxel];
-    const di = flow[2 * count + voxel];
-    for (let row = 0; row < 3; row++) {
-      data[row * count + voxel] =
-        linear[row] * di + linear[3 + row] * dj + linear[6 + row] * dk;
+  if (sampled === grid) {
+    const linear = linearPart(grid.affine);
+    for (let voxel = 0; voxel < count; voxel++) {
+      const dk = flow[voxel];
+      const dj = flow[count + voxel];
+      const di = flow[2 * count + voxel];
+      for (let row = 0; row < 3; row++) {
+        data[row * count + voxel] =
+          linear[row] * di + linear[3 + row] * dj + linear[6 + row] * dk;
+      }
+    }
+  } else {
+    const to = grid.affine;
+    const from = sampled.affine;
+    for (let voxel = 0; voxel < count; voxel++) {
+      const i = voxel % nx;
+      const j = Math.floor(voxel / nx) % ny;
+      const k = Math.floor(voxel / (nx * ny));
+      const si = i + flow[2 * count + voxel];
+      const sj = j + flow[count + voxel];
+      const sk = k + flow[voxel];
+      for (let row = 0; row < 3; row++) {
+        const sampled = from[row] * si + from[4 + row] * sj + from[8 + row] * sk + from[12 + row];
+        const own = to[row] * i + to[4 + row] * j + to[8 + row] * k + to[12 + row];
+        data[row * count + voxel] = sampled - own;
+      }
     }
   }
 

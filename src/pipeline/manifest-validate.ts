@@ -109,11 +109,7 @@ async function checkPair(
   const where = `${labelField} (${scan.labels})`;
   if (!is3d(labels, where, context.problems)) return undefined;
   if (image && !sameGrid(image, labels)) {
-    context.problems.push(
-      `${where}: grid [${labels.dims.join(', ')}] with affine ` +
-        `${formatAffine(labels.affine)} differs from its image's ` +
-        `[${image.dims.join(', ')}] with affine ${formatAffine(image.affine)}`,
-    );
+    context.problems.push(`${where}: ${gridDifference(labels, image)}`);
   }
   const invalid = findInvalidLabel(labels.data);
   if (invalid) {
@@ -202,7 +198,8 @@ function labelSet(
   return values;
 }
 
-function sameGrid(a: Volume, b: Volume): boolean {
+/** Returns true when two volumes have the same dims and affines within AFFINE_TOLERANCE_MM. */
+export function sameGrid(a: Volume, b: Volume): boolean {
   if (a.dims.join() !== b.dims.join()) return false;
   for (let i = 0; i < 16; i++) {
     if (!(Math.abs(a.affine[i] - b.affine[i]) <= AFFINE_TOLERANCE_MM)) {
@@ -263,6 +260,14 @@ export function formatVoxel(index: number, dims: readonly number[]): string {
   const j = Math.floor(index / nx) % ny;
   const k = Math.floor(index / (nx * ny));
   return `(${i}, ${j}, ${k})`;
+}
+
+/** Describes how the grid of `labels` differs from that of its `image`. */
+export function gridDifference(labels: Volume, image: Volume): string {
+  return (
+    `grid [${labels.dims.join(', ')}] with affine ${formatAffine(labels.affine)} ` +
+    `differs from its image's [${image.dims.join(', ')}] with affine ${formatAffine(image.affine)}`
+  );
 }
 
 function formatAffine(affine: ArrayLike<number>): string {

@@ -62,6 +62,13 @@ export function chooseAffine(header: NiftiHeader): AffineChoice {
   }
   if (qform) return { affine: qform, from: 'qform', warnings };
 
+  if (header.sformCode === 0 && header.qformCode === 0) {
+    warnings.push(
+      'sform_code and qform_code are 0, so the file gives no orientation; the voxel ' +
+        'axes are taken as x, y, z (RAS) at the pixdim sizes, and results may come out ' +
+        'mirrored or rotated against other scans: set the sform or qform to fix it',
+    );
+  }
   const affine = new Float64Array(16);
   const sizes = voxelSizes(header, warnings);
   affine[0] = sizes[0];
