@@ -150,12 +150,12 @@ export function pairedAugmenter(options: AugmentOptions, seed: number): Augment 
   };
 }
 
-/** Results of a training run, for demo and the caller's summary. */
-/** A run stopped by Ctrl-C after writing its checkpoint; the CLI exits with 130. */
+/** Error of a run that Ctrl-C stopped after its checkpoint was written, so the CLI exits with 130. */
 export class StoppedError extends Error {
   override name = 'StoppedError';
 }
 
+/** Results of a training run, for demo and the caller's summary. */
 export interface TrainOutcome {
   folder: string;
   descriptor: ModelDescriptor;
@@ -620,16 +620,15 @@ async function trainLoop(
   };
   if (!stored) await checkpoint();
 
-  let stopRequested = false;
-  let stopRequestedAt = 0;
+  // Time of the first Ctrl-C, or null while none arrived.
+  let stopRequestedAt: number | null = null;
   const onSignal = () => {
     // Under `npm run`, one Ctrl-C arrives twice: from the terminal and
     // relayed by npm. Only a second press a second later quits at once.
-    if (stopRequested) {
+    if (stopRequestedAt !== null) {
       if (Date.now() - stopRequestedAt > 1000) process.exit(130);
       return;
     }
-    stopRequested = true;
     stopRequestedAt = Date.now();
     say('\nstopping after this step (Ctrl-C again to quit at once); a checkpoint follows');
   };
@@ -637,7 +636,7 @@ async function trainLoop(
   const seconds = { 1: [] as number[], 2: [] as number[] };
   const progress = new Progress({ label: 'train', total: trainer.totalIterations, every: settings.logEvery });
   try {
-    while (!trainer.done && !stopRequested) {
+    while (!trainer.done && stopRequestedAt === null) {
       const result: StepResult = await trainer.step();
       throwIfDiverged(result, settings, savedIteration);
       seconds[result.stage].push(result.seconds);
@@ -659,7 +658,7 @@ async function trainLoop(
   if (history.length > 1) await writePngFile(lossCurve, lossCurvePng(history));
   const average = (values: number[]) =>
     values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
-  if (stopRequested) {
+  if (stopRequestedAt !== null) {
     throw new StoppedError(
       `stopped at iteration ${trainer.iteration} of ${trainer.totalIterations} on Ctrl-C; ` +
         `the checkpoint in ${out} is complete, and the same command with --resume continues it`,

@@ -40,8 +40,8 @@ function linearPart(affine: Float64Array): Float64Array {
  * displacement field in world millimetres, ready for `writeNifti`.
  *
  * The flow's voxel p samples voxel p + flow(p) of the image it warps,
- * which lies on `sampled` (by default `grid` itself). The field holds, at
- * p, the world position sampled minus the world position of p:
+ * which lies on `sampled` (by default `grid` itself). The field contains,
+ * at p, the world position sampled minus the world position of p:
  * A_sampled [p + flow(p); 1] - A_grid [p; 1]. When the two grids are one,
  * that is the affine's linear part times the flow.
  */
@@ -96,9 +96,9 @@ export function flowToDisplacementField(
       const sj = j + flow[count + voxel];
       const sk = k + flow[voxel];
       for (let row = 0; row < 3; row++) {
-        const sampled = from[row] * si + from[4 + row] * sj + from[8 + row] * sk + from[12 + row];
+        const reached = from[row] * si + from[4 + row] * sj + from[8 + row] * sk + from[12 + row];
         const own = to[row] * i + to[4 + row] * j + to[8 + row] * k + to[12 + row];
-        data[row * count + voxel] = sampled - own;
+        data[row * count + voxel] = reached - own;
       }
     }
   }

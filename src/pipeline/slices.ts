@@ -5,6 +5,7 @@
 // Axial and coronal views put the patient's left on the image's left
 // (neurological convention) unless `radiological` is set.
 
+import { sameGrid } from './manifest-validate.js';
 import { createVolume, type Volume } from './volume.js';
 import { isRas, reorientToRas } from './reorient.js';
 import { resampleVolume } from './resample.js';
@@ -149,13 +150,6 @@ function asVolume(
   affine[10] = spacing[2];
   affine[15] = 1;
   return createVolume(data, input.dims, affine);
-}
-
-function sameGrid(a: Volume, b: Volume): boolean {
-  return (
-    a.dims.join() === b.dims.join() &&
-    a.affine.every((value, i) => Math.abs(value - b.affine[i]) <= 1e-3)
-  );
 }
 
 /** Returns the intensities at two percentiles of a strided sample. */
