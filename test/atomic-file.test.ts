@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../src/io/atomic-file.js';
+import { unwritableReason, writeFileAtomic } from '../src/io/atomic-file.js';
 
 describe('writeFileAtomic', () => {
   let work: string;
@@ -30,5 +30,38 @@ describe('writeFileAtomic', () => {
     await writeFileAtomic(join(target, 'inner.txt'), 'x');
     await expect(writeFileAtomic(target, 'data')).rejects.toThrow(`cannot write ${target}: `);
     expect((await readdir(work)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('unwritableReason', () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rrl-medsam-writable-'));
+  });
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('accepts a path in folders not yet made', async () => {
+    expect(await unwritableReason(join(work, 'new', 'deeper', 'seg.nii.gz'))).toBeNull();
+  });
+
+  it('names a parent that is a file', async () => {
+    const parent = join(work, 'a-file');
+    await writeFile(parent, 'x');
+    expect(await unwritableReason(join(parent, 'more', 'seg.nii.gz'))).toBe(
+      `a part of its folder path is a file, not a folder (${parent})`,
+    );
+  });
+
+  it('rejects a folder as the target', async () => {
+    expect(await unwritableReason(work)).toBe('it is a folder');
+  });
+
+  it('agrees with writeFileAtomic on a writable path', async () => {
+    const target = join(work, 'out', 'report.json');
+    expect(await unwritableReason(target)).toBeNull();
+    await writeFileAtomic(target, '{}');
+    expect(await readdir(join(work, 'out'))).toEqual(['report.json']);
   });
 });

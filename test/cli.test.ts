@@ -48,6 +48,18 @@ describe('flags', () => {
     expect(parseFlags(SPEC, ['--out=b', '--no-resume']).resume).toBe(false);
   });
 
+  it('takes the last value of a repeated flag, with a note', () => {
+    const notes: string[] = [];
+    const parsed = parseFlags(SPEC, ['--out', 'a', '--steps', '3', '--steps=4', '--resume', '--no-resume'], (line) =>
+      notes.push(line),
+    );
+    expect(parsed).toMatchObject({ steps: 4, resume: false });
+    expect(notes).toEqual([
+      'note: train: --steps is given twice ("--steps 3" and "--steps=4"); using the last',
+      'note: train: --resume is given twice ("--resume" and "--no-resume"); using the last',
+    ]);
+  });
+
   it('names the flag, the value and the fix', () => {
     const message = (argv: string[]) => {
       try {
@@ -82,6 +94,11 @@ describe('flags', () => {
     for (const name of Object.keys(SPEC.flags)) expect(help).toContain(`--${name}`);
     expect(help).toContain('(default 300)');
     expect(help).toContain('rrl-medsam train --out runs/a');
+    // Every option's text, --help's too, starts in the same column.
+    const options = help.split('\n').filter((line) => line.startsWith('  --'));
+    expect(options).toHaveLength(Object.keys(SPEC.flags).length + 1);
+    const columns = options.map((line) => /^ {2}--\S+(?: \S+)? {2,}/.exec(line)?.[0].length);
+    expect(new Set(columns).size, options.join('\n')).toBe(1);
   });
 });
 
@@ -155,6 +172,12 @@ describe('model folder', () => {
     model.dispose();
     expect(() => decodeWeights('m/model.safetensors', bytes.subarray(0, bytes.length - 100))).toThrow(
       /^m\/model\.safetensors: .*; the file is damaged or not a safetensors file/,
+    );
+    // One flipped bit in a weight: the file still parses, the checksum fails.
+    const flipped = bytes.slice();
+    flipped[flipped.length - 5] ^= 0x08;
+    expect(() => decodeWeights('m/model.safetensors', flipped)).toThrow(
+      /^m\/model\.safetensors: the tensor data's CRC-32 is [0-9a-f]{8} but the file records [0-9a-f]{8}, so the file is damaged; copy the model folder again/,
     );
   });
 });
@@ -352,6 +375,22 @@ describe('command line', () => {
     expect(Buffer.compare(await readFile(atlasFile), atlasBytes)).toBe(0);
   });
 
+  it('names the config keys when model.json comes from another model', async () => {
+    const mixed = join(work, 'mixed');
+    await cp(join(work, 'straight'), mixed, { recursive: true });
+    const descriptor = JSON.parse(await readFile(join(mixed, 'model.json'), 'utf8'));
+    descriptor.preprocess.size = 48;
+    descriptor.config.encoderChannels = [4, 8, 16, 32, 64];
+    await writeFile(join(mixed, 'model.json'), JSON.stringify(descriptor));
+    const input = join(IXI, 'images/IXI039-HH-1261_t1.nii.gz');
+    const segmented = await cli(['segment', '--model', mixed, '--input', input, '--out', join(work, 'mixed.nii.gz')]);
+    expect(segmented.code).toBe(1);
+    expect(segmented.output).toContain(
+      `${join(mixed, 'model.safetensors')}: the checkpoint was written for another model config (encoderChannels: `,
+    );
+    expect(segmented.output).not.toContain('grid');
+  });
+
   it('rejects --resume without a checkpoint', async () => {
     const empty = await cli([...trainArgs(join(work, 'never-trained')), '--resume']);
     expect(empty.code).toBe(1);
@@ -443,6 +482,27 @@ describe('command line', () => {
 
     const reportFile = join(work, 'report-file');
     await writeFile(reportFile, 'not a folder');
+    // An output path under a file is rejected before any output is written.
+    const underFile = join(reportFile, 'p.png');
+    const lastOutput = await cli(['segment', '--model', model, '--input', fixed, '--out', join(work, 'q.nii.gz'), '--preview', underFile]);
+    expect(lastOutput.code).toBe(2);
+    expect(lastOutput.output).toContain(
+      `segment: --preview ${underFile} cannot be written: a part of its folder path is a file, not a folder (${reportFile})`,
+    );
+    expect(existsSync(join(work, 'q.nii.gz'))).toBe(false);
+    const trainIntoFile = await cli([...trainArgs(reportFile)]);
+    expect(trainIntoFile.code).toBe(2);
+    expect(trainIntoFile.output).toContain(`train: --out ${reportFile} cannot be the output folder: a part of its folder path is a file`);
+
+    // One bright voxel: nothing to align, named before any work on it.
+    const oneVoxel = join(work, 'one-voxel.nii.gz');
+    const single = new Float32Array(scan.data.length);
+    single[scan.data.length >> 1] = 100;
+    await writeNiftiFile(oneVoxel, { ...scan, data: single });
+    const sparse = await cli(['segment', '--model', model, '--input', oneVoxel, '--out', join(work, 'one-seg.nii.gz')]);
+    expect(sparse.code).toBe(1);
+    expect(sparse.output).toContain(`segment: --input ${oneVoxel}: only 1 voxel lies above the foreground threshold`);
+    expect(sparse.output).toContain('too few to find and align the anatomy (at least 64 are needed)');
     const evaluated = await cli(['evaluate', '--model', model, '--manifest', manifest, '--out', reportFile]);
     expect(evaluated.code).toBe(1);
     expect(evaluated.output).toContain(`evaluate: --out ${reportFile} is a file, not a folder`);
@@ -459,6 +519,14 @@ describe('command line', () => {
     expect(blankScan.code).toBe(1);
     expect(blankScan.output).toContain(`rrl-medsam train: training scan 1 ${blank}: every voxel is 0`);
     expect(blankScan.output).not.toContain('train: train:');
+
+    // A missing --sam file is reported before the scans are read, where
+    // the blank training scan would fail.
+    const missingSam = join(work, 'missing.pth');
+    const noSam = await cli([...trainArgs(join(work, 'no-sam')), '--manifest', blankTrain, '--sam', missingSam]);
+    expect(noSam.code).toBe(1);
+    expect(noSam.output).toContain(`train: --sam ${missingSam}: cannot read the file`);
+    expect(noSam.output).not.toContain('every voxel is 0');
 
     const notSam = join(work, 'not-sam.pth');
     await writeFile(notSam, 'a text file, not a checkpoint');
@@ -485,6 +553,11 @@ describe('command line', () => {
       expect(result.output).toContain(expected);
       expect(existsSync(join(work, folder)), folder).toBe(false);
     }
+
+    const demoSize = await cli(['demo', '--size', '40', '--out', join(work, 'demo-40')]);
+    expect(demoSize.code).toBe(2);
+    expect(demoSize.output).toContain('demo: --size 40 must be a multiple of 16 and at least 32');
+    expect(existsSync(join(work, 'demo-40'))).toBe(false);
 
     const benchSize = await cli(['bench', '--size', '40']);
     expect(benchSize.code).toBe(2);

@@ -694,6 +694,24 @@ describe('read errors', () => {
     );
   });
 
+  it('bytes past the image data are reported', () => {
+    // A 3x5x14 volume whose header was edited to say 3x5x7.
+    const doubled = float32Bytes(Array.from({ length: 210 }, (_, i) => i));
+    const file = makeFile(makeHeader(), doubled);
+    const expected =
+      '420 bytes follow the image data (header says 3x5x7 float32 (420 bytes) at offset 352) ' +
+      "and were not read; if the scan looks wrong, its header's dims or datatype describe " +
+      'less than the file contains';
+    for (const bytes of [file, gzip(file)]) {
+      const read = readNifti(bytes, { name: 'scan.nii' });
+      expect(read.warnings).toContain(expected);
+      expect(plain(read.data)).toEqual(Array.from({ length: 105 }, (_, i) => i));
+    }
+    // A file that ends with its image data draws no such warning.
+    const exact = readNifti(makeFile(makeHeader(), doubled.subarray(0, 420)), { name: 'scan.nii' });
+    expect(exact.warnings ?? []).not.toContainEqual(expect.stringContaining('follow the image data'));
+  });
+
   it('gzip trailer cut off', () => {
     const file = gzip(makeFile(makeHeader(), data));
     expect(reasonOf(file.subarray(0, file.length - 8))).toBe(

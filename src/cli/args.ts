@@ -110,12 +110,19 @@ function parseValue(verb: string, flag: string, spec: FlagSpec, raw: string) {
  * Parses `argv` (the words after the verb) against the verb's flags.
  * Accepts `--flag value`, `--flag=value` and bare booleans (`--quick`,
  * `--no-quick`). Throws UsageError for unknown flags (suggesting the
- * closest), missing values, bad numbers and missing required flags.
+ * closest), missing values, bad numbers and missing required flags. A
+ * flag given twice takes its last value, with a note passed to `warn`.
  */
-export function parseFlags(spec: VerbSpec, argv: readonly string[]): ParsedFlags {
+export function parseFlags(
+  spec: VerbSpec,
+  argv: readonly string[],
+  warn: (line: string) => void = () => undefined,
+): ParsedFlags {
   const verb = spec.name;
   const names = Object.keys(spec.flags);
   const parsed: ParsedFlags = {};
+  // The command-line words that set each flag, to note a flag given twice.
+  const flagWords = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i];
     if (!word.startsWith('--')) {
@@ -143,6 +150,14 @@ export function parseFlags(spec: VerbSpec, argv: readonly string[]): ParsedFlags
         verb,
       );
     }
+    const earlier = flagWords.get(name);
+    const words = inline === undefined && flag.kind !== 'boolean' ? `${word} ${argv[i + 1] ?? ''}`.trim() : word;
+    if (earlier !== undefined) {
+      // The last value wins, as in most command-line parsers, so that a
+      // script can override a flag; the note catches a repeat by mistake.
+      warn(`note: ${verb}: --${name} is given twice ("${earlier}" and "${words}"); using the last`);
+    }
+    flagWords.set(name, words);
     if (flag.kind === 'boolean') {
       if (inline !== undefined && inline !== 'true' && inline !== 'false') {
         throw new UsageError(`${verb}: --${name} takes no value, got "${inline}"`, verb);
@@ -200,7 +215,7 @@ export function verbHelp(spec: VerbSpec): string {
     const suffix = extra.length > 0 ? ` (${extra.join('; ')})` : '';
     lines.push(`  --${left.padEnd(width)}  ${flag.help}${suffix}`);
   }
-  lines.push('  --help' + ' '.repeat(Math.max(1, width - 2)) + '  show this text');
+  lines.push(`  --${'help'.padEnd(width)}  show this text`);
   if (spec.examples.length > 0) {
     lines.push('', 'examples:', ...spec.examples.map((example) => `  ${example}`));
   }

@@ -14,7 +14,7 @@ import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { RANDOM_TEACHER } from '../pipeline/teacher.js';
 import type { TrainingVariant } from '../pipeline/train/index.js';
 import { evaluateLoaded, type EvaluateOutcome } from './evaluate.js';
-import { runTraining, type TrainSettings } from './train.js';
+import { checkGridSize, runTraining, type TrainSettings } from './train.js';
 
 export interface DemoSettings {
   out: string;
@@ -143,6 +143,7 @@ export function ablationMarkdown(rows: { title: string; report: EvaluationReport
 
 /** Runs the demo and prints where its results are. */
 export async function runDemo(settings: DemoSettings, say: (line: string) => void): Promise<void> {
+  checkGridSize('demo', settings.size);
   const out = resolve(settings.out);
   const steps = settings.steps ?? (settings.quick ? DEMO_STEPS.quick : DEMO_STEPS.full);
   say(

@@ -3,7 +3,7 @@
 // written on the input's own grid and affine, so they overlay the input in
 // any viewer.
 
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { noGrad } from '../autograd/node.js';
 import { ready } from '../device.js';
 import { composeFlows, warp } from '../ops/warp.js';
@@ -16,9 +16,11 @@ import { formatVoxel, gridDifference, sameGrid } from '../pipeline/manifest-vali
 import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
 import { preprocessImage, preprocessLabels, toSourceGrid } from '../pipeline/preprocess.js';
+import { otsuThreshold } from '../pipeline/crop.js';
 import { panelPng } from '../pipeline/preview.js';
 import { writePngFile } from '../pipeline/preview-file.js';
 import type { Volume } from '../pipeline/volume.js';
+import { unwritableReason } from '../io/atomic-file.js';
 import { tidy, type Tensor } from '../tensor.js';
 import { UsageError } from './args.js';
 
@@ -30,6 +32,24 @@ export interface SegmentSettings {
   warped?: string;
   /** Also write a PNG of the scan with the label overlay. */
   preview?: string;
+}
+
+/**
+ * Minimum number of voxels above the Otsu threshold in a scan. Below a
+ * 4-voxel cube the foreground can vanish when resampled to the model's grid.
+ */
+const MIN_FOREGROUND_VOXELS = 64;
+
+/**
+ * Throws a UsageError when `folder` cannot become an output folder (it is
+ * a file, lies under one, or is not writable), before any work.
+ */
+export async function checkOutputFolder(verb: string, flag: string, folder: string): Promise<void> {
+  // A file path inside the folder is checked, because the folder may not exist yet.
+  const reason = await unwritableReason(join(resolve(folder), '.write-check'));
+  if (reason !== null) {
+    throw new UsageError(`${verb}: --${flag} ${folder} cannot be the output folder: ${reason}`, verb);
+  }
 }
 
 /** Reads a scan and checks it is one 3D volume the pipeline accepts. */
@@ -56,6 +76,19 @@ export async function readScan(path: string, role: string): Promise<Volume> {
     throw new Error(
       `${role} ${path}: every voxel is ${data[0]}, so the scan has no anatomy to ` +
         'work on; check that the file is the intended scan',
+    );
+  }
+  const threshold = otsuThreshold(data);
+  let foreground = 0;
+  for (let i = 0; i < data.length && foreground < MIN_FOREGROUND_VOXELS; i++) {
+    if (data[i] > threshold) foreground++;
+  }
+  if (foreground < MIN_FOREGROUND_VOXELS) {
+    throw new Error(
+      `${role} ${path}: only ${foreground === 1 ? '1 voxel lies' : `${foreground} voxels lie`} above ` +
+        `the foreground threshold ${threshold.toPrecision(4)}, too few to find and align ` +
+        `the anatomy (at least ${MIN_FOREGROUND_VOXELS} are needed); check that the file ` +
+        'is the intended scan',
     );
   }
   return volume;
@@ -116,6 +149,24 @@ export function checkOutputSuffix(verb: string, flag: string, path: string | und
   throw new UsageError(`${verb}: --${flag} ${path} must end in ${suffixes.join(' or ')}`, verb);
 }
 
+/**
+ * Throws a UsageError naming the flag when an output path cannot be
+ * written (a folder, under a file, without permission), before any work,
+ * so that no output is written when a later one would fail.
+ */
+export async function checkWritableOutputs(
+  verb: string,
+  outputs: Record<string, string | undefined>,
+): Promise<void> {
+  for (const [flag, path] of Object.entries(outputs)) {
+    if (path === undefined) continue;
+    const reason = await unwritableReason(resolve(path));
+    if (reason !== null) {
+      throw new UsageError(`${verb}: --${flag} ${path} cannot be written: ${reason}`, verb);
+    }
+  }
+}
+
 function labelIds(loaded: LoadedModel): number[] {
   return loaded.descriptor.labels.map((entry) => entry.id);
 }
@@ -134,6 +185,7 @@ export async function runSegment(
   checkOutputSuffix('segment', 'out', settings.out, NIFTI_SUFFIXES);
   checkOutputSuffix('segment', 'warped', settings.warped, NIFTI_SUFFIXES);
   checkOutputSuffix('segment', 'preview', settings.preview, ['.png']);
+  await checkWritableOutputs('segment', { out: settings.out, warped: settings.warped, preview: settings.preview });
   const info = await ready();
   say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);
@@ -238,6 +290,7 @@ export async function runRegister(
   if (settings.labelsOut && !settings.movingLabels) {
     throw new UsageError('register: --labels-out needs --moving-labels, the label map of the moving scan to warp', 'register');
   }
+  await checkWritableOutputs('register', { out: settings.out, flow: settings.flow, 'labels-out': settings.labelsOut });
   const info = await ready();
   say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);

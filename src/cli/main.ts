@@ -311,7 +311,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   try {
-    const flags = parseFlags(verb, rest);
+    const flags = parseFlags(verb, rest, (line) => process.stderr.write(line + '\n'));
     const given = new Set(
       rest.filter((word) => word.startsWith('--')).map((word) => word.slice(2).split('=')[0].replace(/^no-/, '')),
     );

@@ -37,10 +37,11 @@ import {
   writeModelFiles,
 } from '../pipeline/model-folder-file.js';
 import { readNiftiFile } from '../pipeline/nifti-file.js';
-import { readScan } from './infer.js';
+import { checkOutputFolder, readScan } from './infer.js';
 import { writePngFile } from '../pipeline/preview-file.js';
 import {
   checkpointIdentity,
+  type SamCheckpoint,
   createSamTeacher,
   extractTeacherFeatures,
   RANDOM_TEACHER,
@@ -322,33 +323,36 @@ function teacherSlices(target: Tensor): Tensor {
   return noGrad(() => indexSelect(target, 2, indices));
 }
 
+/** Reads and parses the SAM checkpoint that `--sam` names; returns undefined without `--sam`. */
+async function readSamFile(settings: TrainSettings): Promise<SamCheckpoint | undefined> {
+  if (!settings.sam) return undefined;
+  const path = resolve(settings.sam);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(path));
+  } catch (error) {
+    throw new Error(`train: --sam ${path}: cannot read the file (${String(error)})`);
+  }
+  let tensors: ReturnType<typeof readSamCheckpoint>;
+  try {
+    tensors = readSamCheckpoint(bytes);
+  } catch (error) {
+    throw new Error(
+      `train: --sam ${path}: ${(error as Error).message}; expected the official SAM ` +
+        'checkpoint (sam_vit_b_01ec64.pth) or its weights as safetensors',
+      { cause: error },
+    );
+  }
+  return { tensors, identity: await checkpointIdentity(bytes) };
+}
+
 /** Computes (or reads from the cache) the teacher's features per target. */
 async function teacherFeatures(
   settings: TrainSettings,
+  checkpoint: SamCheckpoint | undefined,
   targets: Tensor[],
   say: (line: string) => void,
 ): Promise<{ teacher: string; features: Tensor[] }> {
-  let checkpoint;
-  if (settings.sam) {
-    const path = resolve(settings.sam);
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await readFile(path));
-    } catch (error) {
-      throw new Error(`train: --sam ${path}: cannot read the file (${String(error)})`);
-    }
-    let tensors: ReturnType<typeof readSamCheckpoint>;
-    try {
-      tensors = readSamCheckpoint(bytes);
-    } catch (error) {
-      throw new Error(
-        `train: --sam ${path}: ${(error as Error).message}; expected the official SAM ` +
-          'checkpoint (sam_vit_b_01ec64.pth) or its weights as safetensors',
-        { cause: error },
-      );
-    }
-    checkpoint = { tensors, identity: await checkpointIdentity(bytes) };
-  }
   const teacher = createSamTeacher({
     checkpoint,
     config: checkpoint ? undefined : settings.samConfig,
@@ -441,6 +445,7 @@ export async function runTraining(
       'train',
     );
   }
+  await checkOutputFolder('train', 'out', input.out);
   const info = await ready();
   say(`device: ${info.adapter}`);
   const out = resolve(input.out);
@@ -481,6 +486,10 @@ export async function runTraining(
         'pass --stage 2 --steps N to run stage 2 to N iterations',
     );
   }
+  const variantOptions = variantModelOptions(settings.variant);
+  const distils = variantSwitches(settings.variant).distill && iterations.stage1Iterations > 0;
+  // Read before the preprocessing, so that a wrong --sam path fails at once.
+  const samCheckpoint = distils ? await readSamFile(settings) : undefined;
   const loaded = await loadManifest(settings.manifest);
   if (loaded.manifest.train.length === 0) {
     throw new Error(
@@ -497,8 +506,6 @@ export async function runTraining(
     align: 'affine',
   };
   const { atlas, targets } = await prepareData(loaded, preprocessing, say);
-  const variantOptions = variantModelOptions(settings.variant);
-  const distils = variantSwitches(settings.variant).distill && iterations.stage1Iterations > 0;
   let teacherName = stored?.teacher ?? (settings.sam ? 'SAM' : RANDOM_TEACHER);
   let features: Tensor[] = [];
   const atlasImage = volumeTensor(atlas.image);
@@ -508,7 +515,7 @@ export async function runTraining(
   };
   try {
     if (distils) {
-      const extracted = await teacherFeatures(settings, targets, say);
+      const extracted = await teacherFeatures(settings, samCheckpoint, targets, say);
       features = extracted.features;
       teacherName = extracted.teacher;
     }

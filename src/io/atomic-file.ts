@@ -4,7 +4,8 @@
 // sees either the old file or the new one, never a part of either.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Plain reasons for the errors a write to a user's path commonly meets. */
@@ -57,4 +58,36 @@ export async function writeFileAtomic(
     await unlink(temporary).catch(() => undefined);
     throw writeFailure(path, error);
   }
+}
+
+/**
+ * Returns why `path` cannot be written by writeFileAtomic, or null when
+ * the checks before writing find no reason: the path is not a folder, the
+ * nearest existing folder above it is a folder, and that folder is
+ * writable. A command can then reject a bad output path before its work,
+ * not after the first of several outputs is written.
+ */
+export async function unwritableReason(path: string): Promise<string | null> {
+  const target = await stat(path).catch(() => null);
+  if (target?.isDirectory()) return WRITE_FAILURES.EISDIR;
+  let directory = dirname(path);
+  for (;;) {
+    const found = await stat(directory).catch((error: NodeJS.ErrnoException) => error);
+    if (!(found instanceof Error)) {
+      if (!found.isDirectory()) return `${WRITE_FAILURES.ENOTDIR} (${directory})`;
+      break;
+    }
+    // ENOTDIR: a file lies higher up, which the walk reaches next.
+    if (found.code !== 'ENOENT' && found.code !== 'ENOTDIR') return found.message;
+    const parent = dirname(directory);
+    if (parent === directory) break;
+    directory = parent;
+  }
+  try {
+    await access(directory, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return `${(code && WRITE_FAILURES[code]) || (error as Error).message} (${directory})`;
+  }
+  return null;
 }

@@ -23,6 +23,7 @@ import type { OptimizerStateDict } from '../optim/optimizer.js';
 import { rrlConfig, type RrlModelConfig } from '../nn/rrl/config.js';
 import { RrlMedSam } from '../nn/rrl/model.js';
 import { tensor, type Tensor } from '../tensor.js';
+import { crc32 } from './gzip.js';
 import { readNifti } from './nifti.js';
 import { writeNifti } from './nifti-write.js';
 import type { AugmentOptions } from './augment.js';
@@ -168,6 +169,33 @@ function uploadAll(
   return result;
 }
 
+/**
+ * Metadata key of the CRC-32 of a model file's data section, as 8 hex
+ * digits. Reading checks it, so a damaged copy (a flipped bit in the
+ * weights) is rejected instead of loaded. Files written before the key
+ * existed have none and load unchecked; the header itself is checked by
+ * its parser and by the config comparison.
+ */
+const DATA_CRC_KEY = 'data_crc32';
+
+/** Returns the bytes after a safetensors file's length prefix and JSON header. */
+function dataSection(bytes: Uint8Array): Uint8Array {
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  return bytes.subarray(8 + Number(headerLength));
+}
+
+function crcHex(bytes: Uint8Array): string {
+  return crc32(bytes).toString(16).padStart(8, '0');
+}
+
+/** Encodes like writeSafetensors, with the CRC-32 of the data section in the metadata. */
+function writeWithChecksum(host: Map<string, HostTensor>, metadata: Record<string, string>): Uint8Array {
+  // The data section does not depend on the metadata, so the checksum of
+  // a first encoding is valid for the second.
+  const crc = crcHex(dataSection(writeSafetensors(host, metadata)));
+  return writeSafetensors(host, { ...metadata, [DATA_CRC_KEY]: crc });
+}
+
 /** Encodes the weights of `model` as model.safetensors bytes. */
 export async function encodeWeights(
   model: RrlMedSam,
@@ -177,7 +205,7 @@ export async function encodeWeights(
   try {
     const host = new Map<string, HostTensor>();
     for (const [name, t] of state) host.set(name, await hostTensor(t));
-    return writeSafetensors(host, {
+    return writeWithChecksum(host, {
       format: MODEL_FORMAT,
       config: JSON.stringify(model.config),
       step: String(step),
@@ -204,8 +232,9 @@ function readModelMetadata(
 
 /** Parses safetensors bytes of a model folder; errors name the file. */
 function readModelSafetensors(source: string, bytes: Uint8Array): ReturnType<typeof readSafetensorsWithMetadata> {
+  let parsed: ReturnType<typeof readSafetensorsWithMetadata>;
   try {
-    return readSafetensorsWithMetadata(bytes);
+    parsed = readSafetensorsWithMetadata(bytes);
   } catch (error) {
     throw new CheckpointError(
       `${source}: ${(error as Error).message}; the file is damaged or not a safetensors ` +
@@ -213,6 +242,17 @@ function readModelSafetensors(source: string, bytes: Uint8Array): ReturnType<typ
       { cause: error },
     );
   }
+  const recorded = parsed.metadata?.[DATA_CRC_KEY];
+  if (recorded !== undefined) {
+    const actual = crcHex(dataSection(bytes));
+    if (actual !== recorded) {
+      throw new CheckpointError(
+        `${source}: the tensor data's CRC-32 is ${actual} but the file records ${recorded}, ` +
+          'so the file is damaged; copy the model folder again or train a new one',
+      );
+    }
+  }
+  return parsed;
 }
 
 /**
@@ -276,7 +316,7 @@ export async function encodeTrainerState(
       steps: state.generalOptimizer.steps,
     },
   };
-  return writeSafetensors(host, {
+  return writeWithChecksum(host, {
     format: MODEL_FORMAT,
     config: JSON.stringify(config),
     trainer: JSON.stringify(meta),
@@ -404,26 +444,34 @@ export function decodeModelFolder(folder: string, files: ModelFiles): LoadedMode
     `${folder}/${MODEL_FILES.descriptor}`,
     requireFile(files, MODEL_FILES.descriptor, folder),
   );
-  const read = (name: string) =>
-    readNifti(requireFile(files, name, folder), { name: `${folder}/${name}` });
-  const atlas: ModelAtlas = {
-    image: read(MODEL_FILES.atlas),
-    labels: read(MODEL_FILES.atlasLabels),
-  };
-  if (files.has(MODEL_FILES.atlasRegions)) atlas.regions = read(MODEL_FILES.atlasRegions);
-  const size = descriptor.preprocess.size;
-  for (const [name, volume] of Object.entries(atlas)) {
-    if (!volume.dims.slice(0, 3).every((n: number) => n === size)) {
-      throw new CheckpointError(
-        `${folder}: atlas ${name} is ${volume.dims.join('x')} but the model ` +
-          `grid is ${size}^3`,
-      );
-    }
-  }
+  // The weights first: a model.json of another config is then reported
+  // by the keys that differ, not by the atlas grid it implies.
   const { model } = decodeWeights(
     `${folder}/${MODEL_FILES.weights}`,
     requireFile(files, MODEL_FILES.weights, folder),
     descriptor.config,
   );
-  return { descriptor, model, atlas };
+  try {
+    const read = (name: string) =>
+      readNifti(requireFile(files, name, folder), { name: `${folder}/${name}` });
+    const atlas: ModelAtlas = {
+      image: read(MODEL_FILES.atlas),
+      labels: read(MODEL_FILES.atlasLabels),
+    };
+    if (files.has(MODEL_FILES.atlasRegions)) atlas.regions = read(MODEL_FILES.atlasRegions);
+    const size = descriptor.preprocess.size;
+    for (const [name, volume] of Object.entries(atlas)) {
+      if (!volume.dims.slice(0, 3).every((n: number) => n === size)) {
+        throw new CheckpointError(
+          `${folder}: atlas ${name} is ${volume.dims.join('x')} but ${MODEL_FILES.descriptor} ` +
+            `gives the grid as ${size}^3, so the files come from different model folders; ` +
+            'copy the whole folder of one model again',
+        );
+      }
+    }
+    return { descriptor, model, atlas };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
 }

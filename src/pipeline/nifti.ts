@@ -249,6 +249,22 @@ function truncatedError(
   );
 }
 
+/**
+ * Adds a warning when the content runs on past the image data. The NIfTI
+ * formats define nothing after the image data, so the header's dims or
+ * datatype likely describe less than the file contains. `capped` means
+ * that reading stopped at a limit, so there may be more.
+ */
+function warnExtraBytes(layout: Layout, length: number, capped: boolean): void {
+  const extra = length - layout.end;
+  if (extra <= 0) return;
+  layout.warnings.push(
+    `${extra}${capped ? ' or more' : ''} bytes follow the image data (${describeData(layout)}) ` +
+      'and were not read; if the scan looks wrong, its header\'s dims or datatype ' +
+      'describe less than the file contains',
+  );
+}
+
 function checkPlainLength(
   bytes: Uint8Array,
   layout: Layout,
@@ -257,6 +273,7 @@ function checkPlainLength(
   if (bytes.length < layout.end) {
     throw truncatedError(source, layout, `the file has ${bytes.length} bytes`);
   }
+  warnExtraBytes(layout, bytes.length, false);
   return bytes;
 }
 
@@ -286,6 +303,7 @@ function inflateContent(
         'truncated',
     );
   }
+  warnExtraBytes(layout, result.data.length, result.data.length >= limit);
   if (result.failure) {
     // The image data are complete; the damage lies after them.
     layout.warnings.push(
