@@ -25,11 +25,12 @@ import { Encoder3d, rrlConfig, RegistrationDecoder, type RrlModelConfig } from '
 import { add, scale } from '../src/ops/elementwise.js';
 import { nccLoss } from '../src/ops/ncc.js';
 import { smoothnessLoss } from '../src/ops/smoothness.js';
-import { warp } from '../src/ops/warp.js';
+import { composeFlows, warp } from '../src/ops/warp.js';
 import { Adam } from '../src/optim/adam.js';
 import { tidy, type Tensor } from '../src/tensor.js';
 import { Random } from '../src/random.js';
 import { pairedAugmenter, TRAINING_AUGMENTATION } from '../src/cli/train.js';
+import type { AugmentOptions } from '../src/pipeline/augment.js';
 import { diceScores } from '../src/pipeline/evaluate/dice.js';
 import { runMain } from '../scripts/run-main.js';
 import { atlasGridTensor, meanOf, parseVariantArguments, prepareSplit, type Scored, type Split } from './ixi-split.js';
@@ -51,6 +52,15 @@ type Variant = Partial<DecoderFields> & {
   lr?: number;
   nccWindow?: number;
   integrationSteps?: number;
+  /** Move atlas and target by train's paired augmentation (default true). */
+  augment?: boolean;
+  /** Augmentation settings in place of TRAINING_AUGMENTATION. */
+  augmentation?: AugmentOptions;
+  /**
+   * Score with the network applied twice: a second field from the warped
+   * atlas to the target, composed with the first (default false).
+   */
+  twoPass?: boolean;
 };
 
 function decoder(
@@ -83,6 +93,16 @@ const VARIANTS: Record<string, Variant> = {
   'cpu-integrate-7': { integrationSteps: 7 },
   'cpu-ncc-5-integrate-7': { nccWindow: 5, integrationSteps: 7 },
   'cpu-lr-3e-3': { lr: 3e-3 },
+  // The cpu preset's decoder on the scans as they are, without augmentation.
+  'cpu-no-augment': { augment: false },
+  // The cpu preset's decoder, scored with a second pass from the warped atlas.
+  'cpu-two-pass': { twoPass: true },
+  // The cpu preset's decoder with stronger paired augmentation.
+  'cpu-augment-strong': {
+    augmentation: { ...TRAINING_AUGMENTATION, rotationDeg: 15, scaleRange: [0.85, 1.15], elasticMagnitude: 2 },
+  },
+  // The cpu preset's decoder with left-right mirroring added.
+  'cpu-augment-mirror': { augmentation: { ...TRAINING_AUGMENTATION, mirrorAxes: [2] } },
 };
 
 class RegistrationOnly extends Module {
@@ -139,19 +159,20 @@ async function score(
 }
 
 async function runVariant(split: Split, name: string, steps: number): Promise<Row> {
-  const { smoothness: smoothnessWeight = 1, nccWindow = 9, lr = 1e-3, ...fields } = VARIANTS[name];
+  const { smoothness: smoothnessWeight = 1, nccWindow = 9, lr = 1e-3, augment: augments = true, twoPass = false, augmentation = TRAINING_AUGMENTATION, ...fields } =
+    VARIANTS[name];
   const config = rrlConfig({ preset: 'cpu', numClasses: 2, ...fields });
   const model = new RegistrationOnly(config);
   const optimizer = new Adam(model.parameters(), { lr });
-  const augment = pairedAugmenter(TRAINING_AUGMENTATION, 0);
+  const augment = pairedAugmenter(augmentation, 0);
   const random = new Random(0);
   const started = performance.now();
   for (let iteration = 0; iteration < steps; iteration++) {
     const target = split.train[iteration % split.train.length].image;
     const losses = tidy(() => {
       optimizer.zeroGrad();
-      const atlas = augment(split.atlas, undefined, iteration, { random, role: 'atlas' }).image;
-      const moved = augment(target, undefined, iteration, { random, role: 'target' }).image;
+      const atlas = augments ? augment(split.atlas, undefined, iteration, { random, role: 'atlas' }).image : split.atlas;
+      const moved = augments ? augment(target, undefined, iteration, { random, role: 'target' }).image : target;
       const flow = model.forward(atlas, moved);
       const smoothness = smoothnessLoss(flow);
       const similarity = nccLoss(warp(atlas, flow), moved, { window: nccWindow });
@@ -171,7 +192,11 @@ async function runVariant(split: Split, name: string, steps: number): Promise<Ro
     losses.forEach((t) => t.dispose());
   }
   const secondsPerIteration = (performance.now() - started) / 1000 / steps;
-  const flowOf = (target: Tensor) => model.forward(split.atlas, target);
+  const flowOf = (target: Tensor) => {
+    const first = model.forward(split.atlas, target);
+    if (!twoPass) return first;
+    return composeFlows(first, model.forward(warp(split.atlas, first), target));
+  };
   const row = {
     name,
     secondsPerIteration,

@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,13 +156,19 @@ describe('model folder', () => {
     const descriptor = {
       format: MODEL_FORMAT,
       config: { numClasses: 2 },
-      preprocess: {},
+      preprocess: { size: 32, marginMm: 4, align: 'affine' },
       labels: [{ id: 0 }, { id: 1 }],
       training: {},
     };
     const encode = (value: object) => new TextEncoder().encode(JSON.stringify(value));
     expect(() => decodeDescriptor('m/model.json', encode({ ...descriptor, config: null }))).toThrow(
       'm/model.json: missing fields config',
+    );
+    expect(() =>
+      decodeDescriptor('m/model.json', encode({ ...descriptor, preprocess: { size: 32, marginMm: -50, align: 'bogus' } })),
+    ).toThrow(
+      'm/model.json: "preprocess" is invalid (marginMm -50 is not a number of at least 0; align "bogus" is not ' +
+        '"affine" or "none"); the file was edited or damaged',
     );
     expect(() => decodeDescriptor('m/model.json', encode({ ...descriptor, labels: [{ id: 1 }, { id: 1 }] }))).toThrow(
       'm/model.json: label id 1 appears twice in "labels"',
@@ -205,6 +211,25 @@ function cli(
     child.on('error', fail);
     child.on('close', (code) => done({ code, output }));
   });
+}
+
+/** Pearson correlation of two equally long arrays. */
+function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let meanA = 0;
+  let meanB = 0;
+  for (let i = 0; i < a.length; i++) {
+    meanA += a[i] / a.length;
+    meanB += b[i] / b.length;
+  }
+  let product = 0;
+  let varianceA = 0;
+  let varianceB = 0;
+  for (let i = 0; i < a.length; i++) {
+    product += (a[i] - meanA) * (b[i] - meanB);
+    varianceA += (a[i] - meanA) ** 2;
+    varianceB += (b[i] - meanB) ** 2;
+  }
+  return product / Math.sqrt(varianceA * varianceB);
 }
 
 describe('command line', () => {
@@ -250,7 +275,7 @@ describe('command line', () => {
     expect(help.output).toContain('usage: rrl-medsam segment --model DIR --input FILE --out FILE');
     const bad = await cli(['train', '--manifest', manifest, '--out', join(work, 'x'), '--size', '40']);
     expect(bad.code).toBe(2);
-    expect(bad.output).toContain('train: --size 40 must be a multiple of 16 and at least 32');
+    expect(bad.output).toContain('train: --size 40 must be a multiple of 16 from 32 to 256');
     const missing = await cli(['segment', '--model', join(work, 'none'), '--input', 'a.nii.gz', '--out', 'b.nii.gz']);
     expect(missing.code).toBe(1);
     expect(missing.output).toContain(`${join(work, 'none')}: cannot read the model folder (ENOENT)`);
@@ -351,6 +376,36 @@ describe('command line', () => {
     expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_segmentation.nii.gz'))).toBe(true);
   });
 
+  it('register writes the moving scan and labels on the fixed grid', async () => {
+    const model = join(work, 'straight');
+    const fixedPath = join(IXI, 'images/IXI039-HH-1261_t1.nii.gz');
+    const movingPath = join(IXI, 'images/IXI048-HH-1326_t1.nii.gz');
+    const out = join(work, 'moved.nii.gz');
+    const labelsOut = join(work, 'moved-labels.nii.gz');
+    const registered = await cli([
+      'register', '--model', model, '--moving', movingPath, '--fixed', fixedPath, '--out', out,
+      '--moving-labels', join(IXI, 'labels/IXI048-HH-1326_labels.nii.gz'), '--labels-out', labelsOut,
+    ]);
+    expect(registered.code, registered.output).toBe(0);
+    const fixed = await readNiftiFile(fixedPath);
+    const moving = await readNiftiFile(movingPath);
+    const moved = await readNiftiFile(out);
+    expect(moved.dims).toEqual(fixed.dims);
+    expect(Array.from(moved.affine)).toEqual(Array.from(fixed.affine).map((v) => Math.fround(v)));
+    // The moving scan's own intensities, not the model's [0, 1] ones.
+    const peak = (data: Float32Array) => data.reduce((a, b) => Math.max(a, b), 0);
+    expect(peak(moved.data)).toBeGreaterThan(100);
+    expect(peak(moved.data)).toBeLessThanOrEqual(peak(moving.data));
+    const movingCodes = new Set((await readNiftiFile(join(IXI, 'labels/IXI048-HH-1326_labels.nii.gz'))).data);
+    for (const code of new Set((await readNiftiFile(labelsOut)).data)) expect(movingCodes.has(code), `code ${code}`).toBe(true);
+
+    // A scan registered onto itself comes back close to itself.
+    const self = join(work, 'self.nii.gz');
+    const onItself = await cli(['register', '--model', model, '--moving', fixedPath, '--fixed', fixedPath, '--out', self]);
+    expect(onItself.code, onItself.output).toBe(0);
+    expect(correlation((await readNiftiFile(self)).data, fixed.data)).toBeGreaterThan(0.9);
+  });
+
   it('rejects outputs that overwrite inputs', async () => {
     const input = join(work, 'scan.nii.gz');
     await cp(join(IXI, 'images/IXI039-HH-1261_t1.nii.gz'), input);
@@ -389,6 +444,41 @@ describe('command line', () => {
       `${join(mixed, 'model.safetensors')}: the checkpoint was written for another model config (encoderChannels: `,
     );
     expect(segmented.output).not.toContain('grid');
+
+    // The training state copied over the weights.
+    const swapped = join(work, 'swapped');
+    await cp(join(work, 'straight'), swapped, { recursive: true });
+    await cp(join(swapped, 'train-state.safetensors'), join(swapped, 'model.safetensors'));
+    const stateAsWeights = await cli(['segment', '--model', swapped, '--input', input, '--out', join(work, 'swapped.nii.gz')]);
+    expect(stateAsWeights.code).toBe(1);
+    expect(stateAsWeights.output).toContain(
+      `${join(swapped, 'model.safetensors')}: this is a training state (train-state.safetensors: weights and optimiser state), not the weights file`,
+    );
+  });
+
+  it('train leaves the manifest files and foreign files alone', async () => {
+    // The atlas copied next to the manifest, which then is also --out.
+    const folder = join(work, 'data-folder');
+    await mkdir(folder);
+    const base = JSON.parse(await readFile(manifest, 'utf8'));
+    await cp(base.atlas.image, join(folder, 'atlas.nii.gz'));
+    await cp(base.atlas.labels, join(folder, 'atlas-labels.nii.gz'));
+    const local = join(folder, 'manifest.json');
+    await writeFile(local, JSON.stringify({ ...base, atlas: { image: 'atlas.nii.gz', labels: 'atlas-labels.nii.gz' } }));
+    const atlasBytes = await readFile(join(folder, 'atlas.nii.gz'));
+    const intoData = await cli([...trainArgs(folder), '--manifest', local]);
+    expect(intoData.code).toBe(2);
+    expect(intoData.output).toContain(`train: --out ${folder} contains ${local}, which the manifest reads`);
+    expect(Buffer.compare(await readFile(join(folder, 'atlas.nii.gz')), atlasBytes)).toBe(0);
+    expect(existsSync(join(folder, 'model.json'))).toBe(false);
+
+    const foreign = join(work, 'foreign');
+    await mkdir(foreign);
+    await writeFile(join(foreign, 'losses.json'), '[1, 2, 3]');
+    const clash = await cli(trainArgs(foreign));
+    expect(clash.code).toBe(2);
+    expect(clash.output).toContain(`train: --out ${foreign} contains no model but contains losses.json, which train would overwrite`);
+    expect(await readFile(join(foreign, 'losses.json'), 'utf8')).toBe('[1, 2, 3]');
   });
 
   it('rejects --resume without a checkpoint', async () => {
@@ -504,8 +594,26 @@ describe('command line', () => {
     expect(sparse.output).toContain(`segment: --input ${oneVoxel}: only 1 voxel lies above the foreground threshold`);
     expect(sparse.output).toContain('too few to find and align the anatomy (at least 64 are needed)');
     const evaluated = await cli(['evaluate', '--model', model, '--manifest', manifest, '--out', reportFile]);
-    expect(evaluated.code).toBe(1);
-    expect(evaluated.output).toContain(`evaluate: --out ${reportFile} is a file, not a folder`);
+    expect(evaluated.code).toBe(2);
+    expect(evaluated.output).toContain(
+      `evaluate: --out ${reportFile} cannot be the output folder: a part of its folder path is a file, not a folder`,
+    );
+
+    // Test labels that cannot be scored: grouped classes without the table, an empty label map.
+    const base = JSON.parse(await readFile(manifest, 'utf8'));
+    const tableless = join(work, 'no-structures.json');
+    await writeFile(tableless, JSON.stringify({ ...base, structures: undefined }));
+    const ungrouped = await cli(['evaluate', '--model', model, '--manifest', tableless, '--out', join(work, 'e1')]);
+    expect(ungrouped.code).toBe(1);
+    expect(ungrouped.output).toContain(`but the manifest ${tableless} names no "structures" table`);
+    const emptyLabels = join(work, 'empty-labels.nii.gz');
+    const testLabels = await readNiftiFile(base.test[0].labels);
+    await writeNiftiFile(emptyLabels, { ...testLabels, data: new Float32Array(testLabels.data.length) }, { labels: true });
+    const unlabelled = join(work, 'empty-test-labels.json');
+    await writeFile(unlabelled, JSON.stringify({ ...base, test: [{ image: base.test[0].image, labels: emptyLabels }] }));
+    const nothing = await cli(['evaluate', '--model', model, '--manifest', unlabelled, '--out', join(work, 'e2')]);
+    expect(nothing.code).toBe(1);
+    expect(nothing.output).toContain(`evaluate: test scan 1 labels ${emptyLabels}: every voxel is 0 (background)`);
 
     const untrained = join(work, 'no-train.json');
     await writeFile(untrained, JSON.stringify({ ...JSON.parse(await readFile(manifest, 'utf8')), train: [] }));
@@ -556,13 +664,20 @@ describe('command line', () => {
 
     const demoSize = await cli(['demo', '--size', '40', '--out', join(work, 'demo-40')]);
     expect(demoSize.code).toBe(2);
-    expect(demoSize.output).toContain('demo: --size 40 must be a multiple of 16 and at least 32');
+    expect(demoSize.output).toContain('demo: --size 40 must be a multiple of 16 from 32 to 256');
     expect(existsSync(join(work, 'demo-40'))).toBe(false);
+    const demoIntoFile = await cli(['demo', '--quick', '--out', reportFile]);
+    expect(demoIntoFile.code).toBe(2);
+    expect(demoIntoFile.output).toContain(`demo: --out ${reportFile} cannot be the output folder`);
 
     const benchSize = await cli(['bench', '--size', '40']);
     expect(benchSize.code).toBe(2);
-    expect(benchSize.output).toContain('bench: --size 40 must be a multiple of 16 and at least 32');
+    expect(benchSize.output).toContain('bench: --size 40 must be a multiple of 16 from 32 to 256');
     expect(benchSize.output).toContain('try 48');
+    const huge = await cli([...trainArgs(join(work, 'huge')), '--size', '4096']);
+    expect(huge.code).toBe(2);
+    expect(huge.output).toContain('train: --size 4096 must be a multiple of 16 from 32 to 256');
+    expect(huge.output).toContain('try 256');
   });
 
   it('stops a diverging run', async () => {

@@ -274,6 +274,23 @@ describe('module state', () => {
     net.dispose();
   });
 
+  it('strict load counts keys past the tenth', () => {
+    const net = new Net();
+    const state = new Map<string, Tensor>();
+    for (let i = 0; i < 12; i++) state.set(`stray.${i}`, zeros([1]));
+    const message = (() => {
+      try {
+        net.loadStateDict(state);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'no error';
+    })();
+    expect(message).toContain('unexpected keys stray.0, stray.1, stray.2, stray.3, stray.4, stray.5, stray.6, stray.7, stray.8, stray.9 and 2 more.');
+    disposeState(state);
+    net.dispose();
+  });
+
   it('non-strict load reports keys and still checks shapes', async () => {
     const net = new Net();
     const partial = new Map<string, Tensor>([

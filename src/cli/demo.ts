@@ -14,6 +14,7 @@ import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { RANDOM_TEACHER } from '../pipeline/teacher.js';
 import type { TrainingVariant } from '../pipeline/train/index.js';
 import { evaluateLoaded, type EvaluateOutcome } from './evaluate.js';
+import { checkOutputFolder } from './infer.js';
 import { checkGridSize, runTraining, type TrainSettings } from './train.js';
 
 export interface DemoSettings {
@@ -144,6 +145,7 @@ export function ablationMarkdown(rows: { title: string; report: EvaluationReport
 /** Runs the demo and prints where its results are. */
 export async function runDemo(settings: DemoSettings, say: (line: string) => void): Promise<void> {
   checkGridSize('demo', settings.size);
+  await checkOutputFolder('demo', 'out', settings.out);
   const out = resolve(settings.out);
   const steps = settings.steps ?? (settings.quick ? DEMO_STEPS.quick : DEMO_STEPS.full);
   say(
@@ -186,4 +188,11 @@ export async function runDemo(settings: DemoSettings, say: (line: string) => voi
   say(`loss curves:   ${join(out, 'model', 'loss-curve.png')}`);
   say(`segmentations: ${main.outcome.folder}/*_segmentation.nii.gz (on each scan's own grid)`);
   if (settings.ablation) say(`ablation:      ${join(out, 'ablation.md')}`);
+  if (steps < DEMO_STEPS.full) {
+    say(
+      `note: ${steps} + ${steps} iterations are enough to try every command, but not to ` +
+        'train the segmentation decoders (their label maps may cover the background); the ' +
+        `README's figures come from the full demo's ${DEMO_STEPS.full} + ${DEMO_STEPS.full}`,
+    );
+  }
 }

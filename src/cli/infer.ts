@@ -15,9 +15,10 @@ import type { LoadedModel } from '../pipeline/model-folder.js';
 import { formatVoxel, gridDifference, sameGrid } from '../pipeline/manifest-validate.js';
 import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
-import { preprocessImage, preprocessLabels, toSourceGrid } from '../pipeline/preprocess.js';
+import { preprocessImage, preprocessLabels } from '../pipeline/preprocess.js';
 import { otsuThreshold } from '../pipeline/crop.js';
 import { panelPng } from '../pipeline/preview.js';
+import { warpScanThroughField } from '../pipeline/warp-scan.js';
 import { writePngFile } from '../pipeline/preview-file.js';
 import type { Volume } from '../pipeline/volume.js';
 import { unwritableReason } from '../io/atomic-file.js';
@@ -229,13 +230,13 @@ export async function runSegment(
   }
 }
 
-/** Resamples the moving label map like the moving scan; errors name the file. */
-function preprocessMovingLabels(
+/** Checks the moving label map: on the moving scan's grid, integer values; errors name the file. */
+function checkMovingLabels(
   path: string,
   labels: Volume,
   movingScan: Volume,
   moving: ReturnType<typeof preprocessImage>,
-): ReturnType<typeof preprocessLabels> {
+): void {
   if (!sameGrid(labels, movingScan)) {
     throw new Error(
       `register: --moving-labels ${path}: ${gridDifference(labels, movingScan)}; give the ` +
@@ -243,7 +244,8 @@ function preprocessMovingLabels(
     );
   }
   try {
-    return preprocessLabels(labels, moving);
+    // Preprocessing checks the values, as it does for the atlas labels.
+    preprocessLabels(labels, moving);
   } catch (error) {
     throw new Error(
       `register: --moving-labels ${path}: ${(error as Error).message}; give the integer ` +
@@ -302,9 +304,10 @@ export async function runRegister(
     const fixed = preprocessImage(fixedScan, { size, marginMm });
     const moving = preprocessImage(movingScan, { size, marginMm });
     // The label map is checked before any output is written.
-    const movingLabels = settings.movingLabels
-      ? preprocessMovingLabels(settings.movingLabels, await readNiftiFile(settings.movingLabels), movingScan, moving)
-      : null;
+    const movingLabels = settings.movingLabels ? await readNiftiFile(settings.movingLabels) : null;
+    if (movingLabels && settings.movingLabels) {
+      checkMovingLabels(settings.movingLabels, movingLabels, movingScan, moving);
+    }
     const fixedTensor = volumeTensor(fixed);
     const movingTensor = volumeTensor(moving);
     owned.push(fixedTensor, movingTensor);
@@ -318,36 +321,33 @@ export async function runRegister(
     }
     // The affine and the predicted flow compose into one displacement,
     // so each output is sampled once from the moving scan.
-    const { warped, flow } = noGrad(() =>
+    const flow = noGrad(() =>
       tidy(() => {
         const affine = affineFlow(matrix, shape);
         const movingAligned = warp(movingTensor, affine);
         loaded.model.eval();
         const predicted = loaded.model.register(movingAligned, fixedTensor).flow;
         // warp(warp(m, affine), predicted) = warp(m, total).
-        const total = composeFlows(affine, predicted);
-        return { warped: warp(movingTensor, total), flow: total };
+        return composeFlows(affine, predicted);
       }),
     );
-    owned.push(warped, flow);
-    const back = toSourceGrid(await warped.toArray(), fixed, { mode: 'linear' });
+    owned.push(flow);
+    // The flow samples the moving scan's preprocessed grid, whose origin
+    // and spacing differ from the fixed one's.
+    const field = flowToDisplacementField({ data: await flow.toArray(), shape: flow.shape }, fixed, moving);
+    // The outputs sample the moving scan itself through the field, so they
+    // keep its intensities (and label codes) at the fixed scan's resolution.
     const codes = { sformCode: fixedScan.sformCode, qformCode: fixedScan.qformCode };
-    await writeNiftiFile(settings.out, { ...back, ...codes, description: 'rrl-medsam warped moving' });
-    say(`wrote ${settings.out} (the fixed scan's grid)`);
+    const moved = warpScanThroughField(movingScan, field, fixedScan, 'linear');
+    await writeNiftiFile(settings.out, { ...moved, ...codes, description: 'rrl-medsam warped moving' });
+    say(`wrote ${settings.out} (the moving scan's intensities on the fixed scan's grid)`);
     if (settings.flow) {
-      // The flow samples the moving scan's preprocessed grid, whose origin
-      // and spacing differ from the fixed one's.
-      const field = flowToDisplacementField({ data: await flow.toArray(), shape: flow.shape }, fixed, moving);
       await writeNiftiFile(settings.flow, field);
       say(`wrote ${settings.flow} (world displacement in mm, fixed to moving, on the preprocessed fixed grid)`);
     }
     if (movingLabels && settings.labelsOut) {
-      const warpedLabels = noGrad(() => warp(volumeTensor(movingLabels), flow, { mode: 'nearest' }));
-      owned.push(warpedLabels);
-      const labelsBack = toSourceGrid(await warpedLabels.toArray(), fixed, {
-        labelTable: movingLabels.labelTable,
-      });
-      await writeNiftiFile(settings.labelsOut, { ...labelsBack, ...codes }, { labels: true });
+      const movedLabels = warpScanThroughField(movingLabels, field, fixedScan, 'nearest');
+      await writeNiftiFile(settings.labelsOut, { ...movedLabels, ...codes }, { labels: true });
       say(`wrote ${settings.labelsOut}`);
     }
   } finally {

@@ -21,7 +21,7 @@ const TRAIN_FLAGS = {
   out: { kind: 'string', value: 'DIR', help: 'model folder to write (or, with --resume, to continue)', required: true },
   stage: { kind: 'string', value: 'STAGE', help: 'stages to run', choices: ['1', '2', 'both'], default: 'both' },
   steps: { kind: 'integer', value: 'N', help: 'iterations per stage', min: 1, default: 300 },
-  size: { kind: 'integer', value: 'N', help: 'voxels per side of the training grid (a multiple of 16, at least 32)', min: 32, default: 64 },
+  size: { kind: 'integer', value: 'N', help: 'voxels per side of the training grid (a multiple of 16 from 32 to 256)', min: 32, default: 64 },
   preset: { kind: 'string', value: 'NAME', help: 'network widths', choices: ['cpu', 'default', 'tiny'], default: 'cpu' },
   variant: {
     kind: 'string',
@@ -179,7 +179,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       out: { kind: 'string', value: 'DIR', help: 'output folder', default: 'runs/demo' },
       quick: { kind: 'boolean', help: 'a few-minute run (fewer iterations) to try things out' },
       steps: { kind: 'integer', value: 'N', help: 'iterations per stage (overrides the default of the mode)', min: 1 },
-      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16, at least 32)', min: 32, default: 64 },
+      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16 from 32 to 256)', min: 32, default: 64 },
       ablation: { kind: 'boolean', help: 'also run the five-row ablation table at the --quick setting' },
       sam: { kind: 'string', value: 'FILE', help: 'official SAM checkpoint to distil from' },
       resume: { kind: 'boolean', help: 'continue an interrupted demo in --out' },
@@ -210,7 +210,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       'iteration, process CPU time and device memory. Kernel benchmarks against peers live in\n' +
       'bench/ of the repository (npm run bench).',
     flags: {
-      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16, at least 32)', min: 32, default: 64 },
+      size: { kind: 'integer', value: 'N', help: 'grid size (a multiple of 16 from 32 to 256)', min: 32, default: 64 },
       preset: { kind: 'string', value: 'NAME', help: 'network widths', choices: ['cpu', 'default', 'tiny'], default: 'cpu' },
       iterations: { kind: 'integer', value: 'N', help: 'timed iterations per stage', min: 1, default: 3 },
       warmup: { kind: 'integer', value: 'N', help: 'untimed iterations first', min: 0, default: 1 },

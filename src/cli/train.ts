@@ -3,9 +3,9 @@
 // features, trains both stages and keeps the model folder up to date.
 // `demo` calls runTraining too.
 
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { noGrad } from '../autograd/node.js';
 import { ready } from '../device.js';
 import { indexSelect } from '../ops/index-select.js';
@@ -399,17 +399,64 @@ async function readHistory(folder: string, upTo: number): Promise<LossHistory> {
 }
 
 /**
+ * Largest --size accepted, so that a typo such as 4096 is a usage error
+ * and not a failed allocation. Large grids also need an adapter whose
+ * storage bindings hold the class scores (K + 1 float32 channels of
+ * size^3 values).
+ */
+const MAX_GRID_SIZE = 256;
+
+/**
  * Throws a UsageError unless `size` is a grid the encoder can halve four
- * times: a multiple of 16, at least 32.
+ * times: a multiple of 16, at least 32 and at most MAX_GRID_SIZE.
  */
 export function checkGridSize(verb: string, size: number): void {
-  if (size % 16 === 0 && size >= 32) return;
-  const suggestion = Math.max(32, Math.round(size / 16) * 16);
+  if (size % 16 === 0 && size >= 32 && size <= MAX_GRID_SIZE) return;
+  const suggestion = Math.min(MAX_GRID_SIZE, Math.max(32, Math.round(size / 16) * 16));
   throw new UsageError(
-    `${verb}: --size ${size} must be a multiple of 16 and at least 32 ` +
+    `${verb}: --size ${size} must be a multiple of 16 from 32 to ${MAX_GRID_SIZE} ` +
       `(the encoder halves the grid four times); try ${suggestion}`,
     verb,
   );
+}
+
+/** Names of the files that train writes into its --out folder. */
+const TRAIN_OUTPUTS: readonly string[] = [...Object.values(MODEL_FILES), 'losses.json', 'loss-curve.png'];
+
+/**
+ * Throws a UsageError when training into `out` would overwrite a file that
+ * train did not write: a file the manifest reads (the manifest included)
+ * inside `out`, or, in a folder without a model yet, a file with the name
+ * of one that train writes.
+ */
+async function checkOutputSparesInputs(out: string, loaded: LoadedManifest, isModelFolder: boolean): Promise<void> {
+  const { manifest } = loaded;
+  const inputs = [
+    loaded.path,
+    manifest.atlas.image,
+    manifest.atlas.labels,
+    ...manifest.train,
+    ...manifest.test.flatMap((scan) => [scan.image, scan.labels]),
+    ...(manifest.structures ? [manifest.structures] : []),
+  ].map((path) => loaded.resolve(path));
+  const inside = inputs.find((path) => !relative(out, path).startsWith('..') && !isAbsolute(relative(out, path)));
+  if (inside !== undefined) {
+    throw new UsageError(
+      `train: --out ${out} contains ${inside}, which the manifest reads; train writes its ` +
+        'model files there and could overwrite it, so choose an --out folder apart from the data',
+      'train',
+    );
+  }
+  if (isModelFolder) return;
+  const present = new Set(await readdir(out).catch(() => [] as string[]));
+  const clashing = TRAIN_OUTPUTS.filter((name) => present.has(name));
+  if (clashing.length > 0) {
+    throw new UsageError(
+      `train: --out ${out} contains no model but contains ${clashing.join(', ')}, which train would ` +
+        'overwrite; choose a new or empty --out folder, or move those files',
+      'train',
+    );
+  }
 }
 
 /**
@@ -491,6 +538,8 @@ export async function runTraining(
   // Read before the preprocessing, so that a wrong --sam path fails at once.
   const samCheckpoint = distils ? await readSamFile(settings) : undefined;
   const loaded = await loadManifest(settings.manifest);
+  await checkOutputSparesInputs(out, loaded, Boolean(stored));
+  for (const warning of loaded.report?.warnings ?? []) say(`warning: manifest ${loaded.path}: ${warning}`);
   if (loaded.manifest.train.length === 0) {
     throw new Error(
       `train: the manifest ${loaded.path} lists no training scans (its "train" array ` +

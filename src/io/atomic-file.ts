@@ -23,8 +23,10 @@ const WRITE_FAILURES: Record<string, string> = {
 function writeFailure(path: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
   const reason = (code && WRITE_FAILURES[code]) || (error as Error).message;
-  const failure = new Error(`cannot write ${path}: ${reason}${code ? ` (${code})` : ''}`, { cause: error });
-  return Object.assign(failure, { code });
+  const detail = `${reason}${code ? ` (${code})` : ''}`;
+  const failure = new Error(`cannot write ${path}: ${detail}`, { cause: error });
+  // `reason` lets a caller that names the path itself add only the cause.
+  return Object.assign(failure, { code, reason: detail });
 }
 
 /**

@@ -259,10 +259,10 @@ export class Module {
       problems.push(`shape mismatch for ${mismatches.join(', ')}`);
     }
     if (strict && missingKeys.length > 0) {
-      problems.push(`missing keys ${missingKeys.join(', ')}`);
+      problems.push(`missing keys ${listKeys(missingKeys)}`);
     }
     if (strict && unexpectedKeys.length > 0) {
-      problems.push(`unexpected keys ${unexpectedKeys.join(', ')}`);
+      problems.push(`unexpected keys ${listKeys(unexpectedKeys)}`);
     }
     if (problems.length > 0) {
       throw new Error(
@@ -348,4 +348,13 @@ export class ModuleList<M extends Module = Module> extends Module {
 
 function joinName(prefix: string, name: string): string {
   return prefix.length > 0 ? `${prefix}.${name}` : name;
+}
+
+/** Keys listed in full in a loadStateDict error; the rest are counted. */
+const LISTED_KEYS = 10;
+
+/** Joins keys for an error message, the first LISTED_KEYS by name. */
+function listKeys(keys: readonly string[]): string {
+  const listed = keys.slice(0, LISTED_KEYS).join(', ');
+  return keys.length > LISTED_KEYS ? `${listed} and ${keys.length - LISTED_KEYS} more` : listed;
 }

@@ -266,6 +266,12 @@ export function decodeWeights(
   expected?: RrlModelConfig,
 ): { model: RrlMedSam; step: number } {
   const { tensors, metadata } = readModelSafetensors(source, bytes);
+  if (metadata?.trainer) {
+    throw new CheckpointError(
+      `${source}: this is a training state (${MODEL_FILES.state}: weights and optimiser ` +
+        `state), not the weights file; copy ${MODEL_FILES.weights} of the model folder again`,
+    );
+  }
   const { config, step } = readModelMetadata(source, metadata);
   if (expected) checkConfigMatches(source, expected, config);
   const model = new RrlMedSam(rrlConfig(config));
@@ -361,6 +367,23 @@ export function encodeDescriptor(descriptor: ModelDescriptor): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(descriptor, null, 2) + '\n');
 }
 
+/** Throws an error naming each out-of-range entry of model.json's "preprocess" field. */
+function checkPreprocessing(source: string, preprocess: ModelPreprocessing): void {
+  const { size, marginMm, align } = preprocess;
+  const problems: string[] = [];
+  if (!Number.isInteger(size) || size < 2) problems.push(`size ${JSON.stringify(size)} is not an integer of at least 2`);
+  if (typeof marginMm !== 'number' || !(marginMm >= 0)) {
+    problems.push(`marginMm ${JSON.stringify(marginMm)} is not a number of at least 0`);
+  }
+  if (align !== 'affine' && align !== 'none') problems.push(`align ${JSON.stringify(align)} is not "affine" or "none"`);
+  if (problems.length > 0) {
+    throw new CheckpointError(
+      `${source}: "preprocess" is invalid (${problems.join('; ')}); the file was edited or ` +
+        'damaged, so copy the model folder again or train a new one',
+    );
+  }
+}
+
 /** Parses and checks model.json bytes. */
 export function decodeDescriptor(source: string, bytes: Uint8Array): ModelDescriptor {
   let value: ModelDescriptor;
@@ -383,6 +406,7 @@ export function decodeDescriptor(source: string, bytes: Uint8Array): ModelDescri
   if (missing.length > 0) {
     throw new CheckpointError(`${source}: missing fields ${missing.join(', ')}`);
   }
+  checkPreprocessing(source, value.preprocess);
   const ids = value.labels.map((entry) => entry.id);
   const repeated = ids.find((id, index) => ids.indexOf(id) !== index);
   if (repeated !== undefined) {
@@ -468,6 +492,20 @@ export function decodeModelFolder(folder: string, files: ModelFiles): LoadedMode
             'copy the whole folder of one model again',
         );
       }
+    }
+    const classes = descriptor.config.numClasses;
+    const badLabel = atlas.labels.data.find((value) => !(Number.isInteger(value) && value >= 0 && value < classes));
+    if (badLabel !== undefined) {
+      throw new CheckpointError(
+        `${folder}/${MODEL_FILES.atlasLabels}: contains the value ${badLabel}, but the model's ` +
+          `class ids run from 0 to ${classes - 1}; copy the model folder again or train a new one`,
+      );
+    }
+    if (!atlas.image.data.some((value) => value > 0)) {
+      throw new CheckpointError(
+        `${folder}/${MODEL_FILES.atlas}: no voxel is above 0, so the atlas image is blank; ` +
+          'copy the model folder again or train a new one',
+      );
     }
     return { descriptor, model, atlas };
   } catch (error) {

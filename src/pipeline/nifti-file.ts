@@ -58,7 +58,8 @@ export async function writeNiftiFile(
   try {
     await writeFileAtomic(path, bytes);
   } catch (error) {
-    throw new NiftiError(path, `write failed: ${String(error)}`, {
+    const reason = (error as { reason?: string }).reason ?? String(error);
+    throw new NiftiError(path, `write failed: ${reason}`, {
       cause: error,
     });
   }

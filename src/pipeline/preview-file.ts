@@ -17,7 +17,8 @@ export async function writePngFile(
   try {
     await writeFileAtomic(path, png);
   } catch (error) {
-    throw new Error(`writePngFile: ${path}: write failed: ${String(error)}`, {
+    const reason = (error as { reason?: string }).reason ?? String(error);
+    throw new Error(`${path}: write failed: ${reason}`, {
       cause: error,
     });
   }
