@@ -380,8 +380,8 @@ describe('command line', () => {
     const model = join(work, 'straight');
     const fixedPath = join(IXI, 'images/IXI039-HH-1261_t1.nii.gz');
     const movingPath = join(IXI, 'images/IXI048-HH-1326_t1.nii.gz');
-    const out = join(work, 'moved.nii.gz');
-    const labelsOut = join(work, 'moved-labels.nii.gz');
+    const out = join(work, 'registered.nii.gz');
+    const labelsOut = join(work, 'registered-labels.nii.gz');
     const registered = await cli([
       'register', '--model', model, '--moving', movingPath, '--fixed', fixedPath, '--out', out,
       '--moving-labels', join(IXI, 'labels/IXI048-HH-1326_labels.nii.gz'), '--labels-out', labelsOut,
