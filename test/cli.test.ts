@@ -468,7 +468,9 @@ describe('command line', () => {
     const atlasBytes = await readFile(join(folder, 'atlas.nii.gz'));
     const intoData = await cli([...trainArgs(folder), '--manifest', local]);
     expect(intoData.code).toBe(2);
-    expect(intoData.output).toContain(`train: --out ${folder} contains ${local}, which the manifest reads`);
+    expect(intoData.output).toContain(
+      `train: --out ${folder} contains ${join(folder, 'atlas.nii.gz')}, which the manifest reads and train would overwrite`,
+    );
     expect(Buffer.compare(await readFile(join(folder, 'atlas.nii.gz')), atlasBytes)).toBe(0);
     expect(existsSync(join(folder, 'model.json'))).toBe(false);
 

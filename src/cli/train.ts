@@ -5,7 +5,7 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { noGrad } from '../autograd/node.js';
 import { ready } from '../device.js';
 import { indexSelect } from '../ops/index-select.js';
@@ -426,8 +426,8 @@ const TRAIN_OUTPUTS: readonly string[] = [...Object.values(MODEL_FILES), 'losses
 /**
  * Throws a UsageError when training into `out` would overwrite a file that
  * train did not write: a file the manifest reads (the manifest included)
- * inside `out`, or, in a folder without a model yet, a file with the name
- * of one that train writes.
+ * at the path of one of train's outputs, or, in a folder without a model
+ * yet, any file with the name of one of them.
  */
 async function checkOutputSparesInputs(out: string, loaded: LoadedManifest, isModelFolder: boolean): Promise<void> {
   const { manifest } = loaded;
@@ -439,11 +439,12 @@ async function checkOutputSparesInputs(out: string, loaded: LoadedManifest, isMo
     ...manifest.test.flatMap((scan) => [scan.image, scan.labels]),
     ...(manifest.structures ? [manifest.structures] : []),
   ].map((path) => loaded.resolve(path));
-  const inside = inputs.find((path) => !relative(out, path).startsWith('..') && !isAbsolute(relative(out, path)));
-  if (inside !== undefined) {
+  const outputs = new Set(TRAIN_OUTPUTS.map((name) => join(out, name)));
+  const overwritten = inputs.find((path) => outputs.has(path));
+  if (overwritten !== undefined) {
     throw new UsageError(
-      `train: --out ${out} contains ${inside}, which the manifest reads; train writes its ` +
-        'model files there and could overwrite it, so choose an --out folder apart from the data',
+      `train: --out ${out} contains ${overwritten}, which the manifest reads and train would ` +
+        'overwrite with its own file of that name; choose an --out folder apart from the data',
       'train',
     );
   }
