@@ -295,3 +295,11 @@ export type {
 } from './pipeline/augment.js';
 // Evaluation metrics, summaries, report renderings and panels.
 export * from './pipeline/evaluate/index.js';
+// Trained model folders and whole-scan segmentation, as the web page runs
+// them: decode a folder's files from bytes, then segment a scan on its own grid.
+export { decodeModelFolder, MODEL_FILES } from './pipeline/model-folder.js';
+export type { LoadedModel, ModelAtlas, ModelDescriptor, ModelFiles, ModelPreprocessing } from './pipeline/model-folder.js';
+export { segmentScan } from './pipeline/experiment.js';
+export type { SegmentationResult } from './pipeline/experiment.js';
+export { warpScanThroughField } from './pipeline/warp-scan.js';
+export type { WarpScanMode } from './pipeline/warp-scan.js';

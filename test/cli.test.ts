@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import {
   encodeWeights,
 } from '../src/pipeline/model-folder.js';
 import { readNiftiFile, writeNiftiFile } from '../src/pipeline/nifti-file.js';
+import { decodeModelFolder, readNifti, ready, segmentScan } from '../src/index.js';
 import { device } from './helpers.js';
 
 const SPEC: VerbSpec = {
@@ -374,6 +375,28 @@ describe('command line', () => {
     expect(report.ncc.registration.mean).toBeGreaterThan(0);
     expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_panels.png'))).toBe(true);
     expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_segmentation.nii.gz'))).toBe(true);
+  });
+
+  it('the package root segments as the cli does', async () => {
+    await ready();
+    const model = join(work, 'straight');
+    const files = new Map<string, Uint8Array>();
+    for (const name of await readdir(model)) {
+      if (name.endsWith('.json') || name.endsWith('.safetensors') || name.endsWith('.nii.gz')) {
+        files.set(name, new Uint8Array(await readFile(join(model, name))));
+      }
+    }
+    const loaded = decodeModelFolder(model, files);
+    try {
+      const scan = readNifti(new Uint8Array(await readFile(join(IXI, 'images/IXI039-HH-1261_t1.nii.gz'))));
+      const ids = loaded.descriptor.labels.map((entry) => entry.id);
+      const result = await segmentScan(loaded.model, loaded.atlas, loaded.descriptor.preprocess, scan, ids);
+      const viaCli = await readNiftiFile(join(work, 'seg.nii.gz'));
+      expect(result.labels.dims).toEqual(viaCli.dims);
+      expect(Array.from(result.labels.data)).toEqual(Array.from(viaCli.data));
+    } finally {
+      loaded.model.dispose();
+    }
   });
 
   it('register writes the moving scan and labels on the fixed grid', async () => {

@@ -330,6 +330,27 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     expect(status).toContain('Fine-tuned 1 iterations');
   }, GPU_TIMEOUT_MS);
 
+  it('never fetches a picked file by its name', async () => {
+    // niivue fetched names it could not place: upper case, or one that reads as a URL.
+    const requested: string[] = [];
+    const track = (request: { url(): string }) => requested.push(request.url());
+    page.on('request', track);
+    try {
+      for (const name of ['UPPER.NII.GZ', 'https:example.invalid']) {
+        const copy = join(folder, name);
+        await copyFile(join(DATA, SCAN), copy);
+        await page.setInputFiles('#scan-file', copy);
+        await waitIdle(page);
+        const state = await pageState(page);
+        expect(state.messages, name).toEqual([]);
+        expect(state.scan?.dims, name).toEqual([120, 120, 90]);
+      }
+    } finally {
+      page.off('request', track);
+    }
+    expect(requested.filter((url) => /UPPER|example\.invalid/i.test(url))).toEqual([]);
+  });
+
   it('rejects a file that is not nifti', async () => {
     await page.setInputFiles('#scan-file', badInputs.text);
     const text = await messageText(page, 'not-nifti');

@@ -192,7 +192,12 @@ export class DemoApp {
     context: string,
     task: () => Promise<void>,
   ): Promise<void> {
-    if (this.busy) return;
+    if (this.busy) {
+      // File inputs and drop zones stay enabled, so a message explains why nothing happens.
+      clearMessage('busy');
+      showMessage('info', 'busy', `${context}: not started`, `The page is ${this.busy}; try again when that has finished.`);
+      return;
+    }
     clearMessages(['no-webgpu', 'no-model']);
     this.busy = name;
     this.stopping = false;

@@ -3,6 +3,7 @@
 // colours match the library's PNG previews (labelColor).
 
 import { Niivue, NVImage, SLICE_TYPE } from '@niivue/niivue';
+import { isGzip } from '../src/pipeline/gzip.js';
 import { labelColor } from '../src/pipeline/slices.js';
 import type { LabelEntry } from '../src/pipeline/model-folder.js';
 import { PageError } from './messages.js';
@@ -82,9 +83,14 @@ export class Viewer {
     labels?: { bytes: Uint8Array; entries: readonly LabelEntry[] },
   ): Promise<void> {
     await this.attach();
+    // niivue picks its reader by the name's suffix and fetches the name as
+    // a URL when it does not recognise the suffix (upper case, none, or a
+    // name such as "https:host"), although the bytes are in memory. The
+    // library has read the scan already, so niivue gets a fixed name.
+    const known = isGzip(scan.bytes) ? 'scan.nii.gz' : 'scan.nii';
     const background = await NVImage.loadFromUrl({
-      url: scan.name,
-      name: scan.name,
+      url: known,
+      name: known,
       buffer: arrayBufferOf(scan.bytes),
     });
     const volumes = [background];
