@@ -23,6 +23,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { browserBuildOptions } from './build-web.js';
+import { decodeDescriptor, MODEL_FILES } from '../src/pipeline/model-folder.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const WEB_FOLDER = join(ROOT, 'web');
@@ -225,6 +226,28 @@ export function chooseModelFolder(
   return existsSync(DEFAULT_MODEL_FOLDER) ? DEFAULT_MODEL_FOLDER : null;
 }
 
+/**
+ * Throws when the served model folder lacks a file the page needs or its
+ * model.json cannot be read, so the server does not start with a folder
+ * that every page would then reject.
+ */
+async function checkServedModel(model: string): Promise<void> {
+  const required = [MODEL_FILES.descriptor, MODEL_FILES.weights, MODEL_FILES.atlas, MODEL_FILES.atlasLabels];
+  const missing = required.filter((name) => !existsSync(join(model, name)));
+  if (missing.length > 0) {
+    throw new Error(
+      `serve-web: --model ${model} lacks ${missing.join(', ')}; copy the whole folder that ` +
+        '`rrl-medsam train --out` or `npm run demo` wrote, or pass --no-model',
+    );
+  }
+  const path = join(model, MODEL_FILES.descriptor);
+  try {
+    decodeDescriptor(path, new Uint8Array(await readFile(path)));
+  } catch (error) {
+    throw new Error(`serve-web: --model ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /** Builds the page bundle and starts serving on 127.0.0.1. */
 export async function startWebServer(
   options: WebServerOptions = {},
@@ -244,6 +267,7 @@ export async function startWebServer(
         '`npm run demo` wrote, or --no-model to serve none',
     );
   }
+  if (model) await checkServedModel(model);
   const bundle = await buildPageBundle();
   const server = createServer((request, response) => {
     handle(request, response, bundle, model, log).catch((error: unknown) => {

@@ -51,6 +51,26 @@ describe('serve-web', () => {
     );
   });
 
+  it('rejects a model folder with files missing', async () => {
+    const partial = join(work, 'partial');
+    await mkdir(partial);
+    await writeFile(join(partial, 'model.json'), '{}');
+    await writeFile(join(partial, 'atlas.nii.gz'), '');
+    await expect(startWebServer({ model: partial })).rejects.toThrow(
+      `serve-web: --model ${partial} lacks model.safetensors, atlas-labels.nii.gz; copy the whole folder`,
+    );
+  });
+
+  it('rejects a half-written model.json', async () => {
+    const cut = join(work, 'cut');
+    await mkdir(cut);
+    for (const name of ['model.safetensors', 'atlas.nii.gz', 'atlas-labels.nii.gz']) await writeFile(join(cut, name), '');
+    await writeFile(join(cut, 'model.json'), '{"format": "rrl-medsam-model/1", "con');
+    await expect(startWebServer({ model: cut })).rejects.toThrow(
+      `serve-web: --model ${join(cut, 'model.json')}: not valid JSON`,
+    );
+  });
+
   it('names a port already in use', async () => {
     const occupier: Server = createServer();
     await new Promise<void>((done) => occupier.listen(0, HOST, () => done()));

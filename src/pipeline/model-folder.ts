@@ -390,7 +390,10 @@ export function decodeDescriptor(source: string, bytes: Uint8Array): ModelDescri
   try {
     value = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
-    throw new CheckpointError(`${source}: not valid JSON: ${(error as Error).message}`);
+    throw new CheckpointError(
+      `${source}: not valid JSON: ${(error as Error).message}; the file is cut short or was ` +
+        'edited, so copy the model folder again or train a new one',
+    );
   }
   if (value?.format !== MODEL_FORMAT) {
     throw new CheckpointError(
