@@ -300,6 +300,6 @@ export * from './pipeline/evaluate/index.js';
 export { decodeModelFolder, MODEL_FILES } from './pipeline/model-folder.js';
 export type { LoadedModel, ModelAtlas, ModelDescriptor, ModelFiles, ModelPreprocessing } from './pipeline/model-folder.js';
 export { segmentScan } from './pipeline/experiment.js';
-export type { SegmentationResult } from './pipeline/experiment.js';
+export type { SegmentationResult, SegmentationStage } from './pipeline/experiment.js';
 export { warpScanThroughField } from './pipeline/warp-scan.js';
 export type { WarpScanMode } from './pipeline/warp-scan.js';

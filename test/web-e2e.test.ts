@@ -263,11 +263,25 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     await waitIdle(page);
     expect((await pageState(page)).scan?.dims).toEqual([120, 120, 90]);
 
+    // Records each text the segmentation status shows while it runs.
+    await page.evaluate(() => {
+      const status = document.getElementById('segment-status')!;
+      const seen: string[] = [];
+      (window as unknown as { statusTexts: string[] }).statusTexts = seen;
+      new MutationObserver(() => seen.push(status.textContent ?? '')).observe(status, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
+    });
     await page.click('#segment');
     await waitIdle(page);
     const state = await pageState(page);
     expect(state.messages).toEqual([]);
     expect(state.segmentation).not.toBeNull();
+    const statuses = await page.evaluate(() => (window as unknown as { statusTexts: string[] }).statusTexts);
+    const steps = statuses.filter((text) => text.startsWith('Step ')).map((text) => text.slice(0, 11));
+    expect(steps).toEqual(['Step 1 of 3', 'Step 2 of 3', 'Step 3 of 3']);
 
     const [download] = await Promise.all([
       page.waitForEvent('download'),

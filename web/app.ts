@@ -5,6 +5,7 @@
 import { deviceInfo, ready } from '../src/device.js';
 import {
   segmentScan,
+  type SegmentationStage,
   type SegmentationResult,
 } from '../src/pipeline/experiment.js';
 import { writeNifti } from '../src/pipeline/nifti-write.js';
@@ -284,8 +285,11 @@ export class DemoApp {
       const model = this.model!;
       const scan = this.scan!;
       this.clearSegmentation();
-      element('segment-status').textContent =
-        'Aligning the scan and running both branches…';
+      const stages: Record<SegmentationStage, string> = {
+        align: 'Step 1 of 3: preprocessing the scan and fitting the affine alignment…',
+        inference: 'Step 2 of 3: running both branches…',
+        resample: "Step 3 of 3: resampling the labels onto the scan's grid…",
+      };
       const { descriptor } = model;
       const ids = descriptor.labels.map((entry) => entry.id);
       let result: Awaited<ReturnType<typeof segmentScan>>;
@@ -296,6 +300,9 @@ export class DemoApp {
           descriptor.preprocess,
           scan.volume,
           ids,
+          (stage) => {
+            element('segment-status').textContent = stages[stage];
+          },
         );
       } catch (error) {
         element('segment-status').textContent =

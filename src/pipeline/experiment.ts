@@ -235,9 +235,17 @@ export interface SegmentationResult {
 }
 
 /**
+ * The parts of segmentScan, in order, as its `onStage` callback reports
+ * them: preprocessing with the affine fit, both branches on the atlas
+ * grid, and the resampling onto the input's grid.
+ */
+export type SegmentationStage = 'align' | 'inference' | 'resample';
+
+/**
  * Segments `scan` with a trained model: preprocessing and alignment,
  * both branches on the atlas grid, then the final label map and the
- * warped atlas resampled onto the input's own grid.
+ * warped atlas resampled onto the input's own grid. `onStage` is called
+ * as each part starts, for progress displays.
  */
 export async function segmentScan(
   model: RrlMedSam,
@@ -245,13 +253,16 @@ export async function segmentScan(
   preprocessing: ModelPreprocessing,
   scan: Volume,
   labelIds: readonly number[],
+  onStage: (stage: SegmentationStage) => void = () => undefined,
 ): Promise<SegmentationResult> {
   const started = performance.now();
   const atlasImage = volumeTensor(atlas.image);
   let placed: AtlasSpaceScan | null = null;
   try {
+    onStage('align');
     placed = await toAtlasSpace(scan, atlasImage, preprocessing);
     const preprocessDone = performance.now();
+    onStage('inference');
     const prediction = predict(model, atlasImage, placed.image);
     let labels: Float32Array;
     let warped: Float32Array;
@@ -264,6 +275,7 @@ export async function segmentScan(
       disposePrediction(prediction);
     }
     const inferenceDone = performance.now();
+    onStage('resample');
     const back = alignedToSourceGrid(labels, placed.preprocessed, placed.alignment, {
       labelTable: labelIds,
     });
