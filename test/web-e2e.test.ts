@@ -490,6 +490,9 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     expect(download.suggestedFilename()).toBe('rrl-medsam-model.zip');
     const zipPath = join(folder, 'rrl-medsam-model.zip');
     await download.saveAs(zipPath);
+    // The download starts before the packing task ends, and a file picked
+    // while the page is busy is not loaded.
+    await waitIdle(page);
     await page.setInputFiles('#model-files', zipPath);
     await waitIdle(page);
     const reloaded = await pageState(page);

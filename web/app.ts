@@ -92,6 +92,8 @@ export class DemoApp {
   private scan: LoadedScan | null = null;
   private result: Segmentation | null = null;
   private busy: string | null = null;
+  /** Picked or dropped files still being read, before their task starts. */
+  private reads = 0;
   private stopping = false;
   private losses: Partial<Record<string, number>>[] = [];
   private readonly plot = new LossPlot(element('loss-plot'));
@@ -105,7 +107,9 @@ export class DemoApp {
     return {
       started: this.started,
       adapter: this.adapter,
-      busy: this.busy,
+      // Files being read count as busy, so a caller that waits for idle
+      // does not return between a pick and the task it starts.
+      busy: this.busy ?? (this.reads > 0 ? 'reading files' : null),
       model: model && {
         source: model.source,
         classes: model.descriptor.labels.length,
@@ -185,6 +189,16 @@ export class DemoApp {
       `Model ${descriptor.config.name}, ${structures} structures, ` +
       `${descriptor.preprocess.size}^3 grid, ${descriptor.step} ` +
       `iterations, ${descriptor.training.variant} variant; ${model.source}.`;
+  }
+
+  /** Returns `reading` once it settles, counting it as busy in state() meanwhile. */
+  async readingFiles<T>(reading: Promise<T>): Promise<T> {
+    this.reads += 1;
+    try {
+      return await reading;
+    } finally {
+      this.reads -= 1;
+    }
   }
 
   /** Runs `task` unless another one is running, reporting its errors. */

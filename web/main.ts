@@ -33,8 +33,12 @@ function numberInput(id: string): number {
   return clamped;
 }
 
-/** Calls `onFiles` with the files dropped on, or picked in, a zone. */
+/**
+ * Calls `onFiles` with the files dropped on, or picked in, a zone. The
+ * page counts as busy while it reads them (DemoApp.readingFiles).
+ */
 function dropZone(
+  app: DemoApp,
   zoneId: string,
   inputIds: string[],
   onFiles: (files: NamedBytes[]) => Promise<void>,
@@ -42,7 +46,7 @@ function dropZone(
   const zone = element(zoneId);
   const take = async (files: File[]) => {
     if (files.length === 0) return;
-    await onFiles(await Promise.all(files.map(fileBytes)));
+    await onFiles(await app.readingFiles(Promise.all(files.map(fileBytes))));
   };
   zone.addEventListener('dragover', (event) => {
     event.preventDefault();
@@ -53,7 +57,8 @@ function dropZone(
     event.preventDefault();
     zone.classList.remove('over');
     if (!event.dataTransfer) return;
-    droppedFiles(event.dataTransfer)
+    app
+      .readingFiles(droppedFiles(event.dataTransfer))
       .then(take)
       .catch((error) => reportError(error, 'Drop'));
   });
@@ -100,10 +105,10 @@ async function listEmbeddedScans(): Promise<void> {
 }
 
 function wire(app: DemoApp): void {
-  dropZone('scan-drop', ['scan-file'], async (files) => {
+  dropZone(app, 'scan-drop', ['scan-file'], async (files) => {
     await app.loadScan(files[0]);
   });
-  dropZone('model-drop', ['model-files', 'model-folder'], (files) =>
+  dropZone(app, 'model-drop', ['model-files', 'model-folder'], (files) =>
     app.loadModel(files),
   );
   const on = (id: string, action: () => unknown) =>
