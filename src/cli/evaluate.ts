@@ -130,6 +130,10 @@ export async function runEvaluate(
   say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);
   try {
+    say(
+      `note: scans are registered to the atlas stored in ${settings.model}; the manifest's ` +
+        'atlas entry is only checked, not used',
+    );
     const outcome = await evaluateLoaded(loaded, settings, say);
     process.stdout.write(formatReport(outcome.report) + '\n');
     const panels = outcome.panels.length === 1 ? '1 panel' : `${outcome.panels.length} panels`;
