@@ -41,12 +41,15 @@ type DecoderFields = Pick<
   'registrationChannels' | 'registrationConvs' | 'registrationImages' | 'flowLevel'
 >;
 
+/** Encoder widths of a variant, in place of the cpu preset's. */
+type EncoderFields = Pick<RrlModelConfig, 'encoderChannels'>;
+
 /**
  * A variant: decoder settings, the weight l1 of L_smooth (default 1), the
  * NCC window edge (default 9) and the scaling-and-squaring steps (default
  * 0, a plain displacement).
  */
-type Variant = Partial<DecoderFields> & {
+type Variant = Partial<DecoderFields> & Partial<EncoderFields> & {
   smoothness?: number;
   /** Adam learning rate (default 1e-3). */
   lr?: number;
@@ -103,6 +106,9 @@ const VARIANTS: Record<string, Variant> = {
   },
   // The cpu preset's decoder with left-right mirroring added.
   'cpu-augment-mirror': { augmentation: { ...TRAINING_AUGMENTATION, mirrorAxes: [2] } },
+  // The cpu preset's decoder on a wider encoder: 16 channels at full
+  // resolution, as VoxelMorph's first level has.
+  'cpu-encoder-16': { encoderChannels: [16, 16, 32, 32, 64] },
 };
 
 class RegistrationOnly extends Module {

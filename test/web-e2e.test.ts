@@ -342,6 +342,9 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     expect(Number.isFinite(state.losses[0].registration)).toBe(true);
     const status = await page.textContent('#train-status');
     expect(status).toContain('Fine-tuned 1 iterations');
+    // The plot with its value and iteration ranges, for a reader to look at.
+    const plot = await page.locator('#loss-plot').screenshot({ path: join(ARTIFACTS, 'web-demo-losses.png') });
+    expect(luminanceVariance(plot)).toBeGreaterThan(10);
   }, GPU_TIMEOUT_MS);
 
   it('never fetches a picked file by its name', async () => {

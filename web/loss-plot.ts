@@ -14,6 +14,7 @@ const AXES = '#5a5a64';
 const TEXT = '#c8c8d0';
 const CURVE = '#ffbe3c';
 const FONT = '13px system-ui, sans-serif';
+const SCALE_FONT = '11px system-ui, sans-serif';
 const PADDING = 10;
 
 function formatValue(value: number): string {
@@ -129,5 +130,28 @@ export class LossPlot {
       context.fillRect(toX(values[0].x) - 2, toY(values[0].y) - 2, 4, 4);
     }
     context.lineWidth = 1;
+    this.drawScale(context, box, [xMin, xMax], [yMin, yMax]);
+  }
+
+  /**
+   * Writes the panel's value range at the top and bottom of its left edge
+   * and its iteration range at the bottom right, inside the box.
+   */
+  private drawScale(
+    context: CanvasRenderingContext2D,
+    box: { left: number; top: number; width: number; height: number },
+    [xMin, xMax]: [number, number],
+    [yMin, yMax]: [number, number],
+  ): void {
+    context.font = SCALE_FONT;
+    context.fillStyle = AXES;
+    const bottom = box.top + box.height - 4;
+    context.textAlign = 'left';
+    context.fillText(formatValue(yMax), box.left + 4, box.top + 12);
+    context.fillText(formatValue(yMin), box.left + 4, bottom);
+    context.textAlign = 'right';
+    const iterations = xMin === xMax ? `iteration ${xMin}` : `iterations ${xMin} to ${xMax}`;
+    context.fillText(iterations, box.left + box.width - 4, bottom);
+    context.textAlign = 'left';
   }
 }
