@@ -1,5 +1,6 @@
 // writeFileAtomic's failures: the error names the target path and the
-// reason, and no temporary file is left behind.
+// reason, and no temporary file is left behind. unwritableReason's checks
+// of a path before writing.
 
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,15 +8,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unwritableReason, writeFileAtomic } from '../src/io/atomic-file.js';
 
-describe('writeFileAtomic', () => {
-  let work: string;
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'rrl-medsam-atomic-'));
-  });
-  afterAll(async () => {
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+// One temporary folder serves both suites.
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'rrl-medsam-atomic-'));
+});
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
+describe('writeFileAtomic', () => {
   it('names the target when a parent is a file', async () => {
     const parent = join(work, 'a-file');
     await writeFile(parent, 'x');
@@ -34,14 +36,6 @@ describe('writeFileAtomic', () => {
 });
 
 describe('unwritableReason', () => {
-  let work: string;
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'rrl-medsam-writable-'));
-  });
-  afterAll(async () => {
-    if (work) await rm(work, { recursive: true, force: true });
-  });
-
   it('accepts a path in folders not yet made', async () => {
     expect(await unwritableReason(join(work, 'new', 'deeper', 'seg.nii.gz'))).toBeNull();
   });

@@ -125,7 +125,6 @@ export async function runEvaluate(
   settings: EvaluateSettings,
   say: (line: string) => void,
 ): Promise<EvaluateOutcome> {
-  await checkOutputFolder('evaluate', 'out', resolve(settings.out ?? join(settings.model, 'evaluation')));
   const info = await ready();
   say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);

@@ -425,9 +425,9 @@ const TRAIN_OUTPUTS: readonly string[] = [...Object.values(MODEL_FILES), 'losses
 
 /**
  * Throws a UsageError when training into `out` would overwrite a file that
- * train did not write: a file the manifest reads (the manifest included)
- * at the path of one of train's outputs, or, in a folder without a model
- * yet, any file with the name of one of them.
+ * train did not write. That is a file the manifest reads (the manifest
+ * included) at the path of one of train's outputs, or, in a folder
+ * without a model yet, any file with the name of one of them.
  */
 async function checkOutputSparesInputs(out: string, loaded: LoadedManifest, isModelFolder: boolean): Promise<void> {
   const { manifest } = loaded;

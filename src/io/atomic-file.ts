@@ -25,8 +25,16 @@ function writeFailure(path: string, error: unknown): Error {
   const reason = (code && WRITE_FAILURES[code]) || (error as Error).message;
   const detail = `${reason}${code ? ` (${code})` : ''}`;
   const failure = new Error(`cannot write ${path}: ${detail}`, { cause: error });
-  // `reason` lets a caller that names the path itself add only the cause.
+  // `reason` is read by writeFailureReason, for callers that name the path themselves.
   return Object.assign(failure, { code, reason: detail });
+}
+
+/**
+ * Returns the cause of a writeFileAtomic failure without the path, for a
+ * caller whose own message names the path; other errors as text.
+ */
+export function writeFailureReason(error: unknown): string {
+  return (error as { reason?: string }).reason ?? String(error);
 }
 
 /**

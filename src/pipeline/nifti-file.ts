@@ -2,7 +2,7 @@
 // byte arrays instead.
 
 import { readFile, stat } from 'node:fs/promises';
-import { writeFileAtomic } from '../io/atomic-file.js';
+import { writeFailureReason, writeFileAtomic } from '../io/atomic-file.js';
 import { readNifti } from './nifti.js';
 import { MAX_INPUT_BYTES, NiftiError } from './nifti-types.js';
 import { writeNifti, type WriteNiftiOptions } from './nifti-write.js';
@@ -58,8 +58,7 @@ export async function writeNiftiFile(
   try {
     await writeFileAtomic(path, bytes);
   } catch (error) {
-    const reason = (error as { reason?: string }).reason ?? String(error);
-    throw new NiftiError(path, `write failed: ${reason}`, {
+    throw new NiftiError(path, `write failed: ${writeFailureReason(error)}`, {
       cause: error,
     });
   }

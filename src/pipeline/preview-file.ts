@@ -1,6 +1,6 @@
 // Node-only helper that writes PNG bytes to a file atomically.
 
-import { writeFileAtomic } from '../io/atomic-file.js';
+import { writeFailureReason, writeFileAtomic } from '../io/atomic-file.js';
 
 /**
  * Writes PNG bytes to `path` through a temporary file in the same
@@ -17,8 +17,7 @@ export async function writePngFile(
   try {
     await writeFileAtomic(path, png);
   } catch (error) {
-    const reason = (error as { reason?: string }).reason ?? String(error);
-    throw new Error(`${path}: write failed: ${reason}`, {
+    throw new Error(`${path}: write failed: ${writeFailureReason(error)}`, {
       cause: error,
     });
   }
