@@ -303,3 +303,6 @@ export { segmentScan } from './pipeline/experiment.js';
 export type { SegmentationResult, SegmentationStage } from './pipeline/experiment.js';
 export { warpScanThroughField } from './pipeline/warp-scan.js';
 export type { WarpScanMode } from './pipeline/warp-scan.js';
+// Instance optimisation of the registration branch on one pair.
+export { refineOptionsOf, refineRegistration } from './pipeline/refine.js';
+export type { RefineOptions, RefineResult } from './pipeline/refine.js';

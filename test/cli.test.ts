@@ -375,6 +375,24 @@ describe('command line', () => {
     expect(report.ncc.registration.mean).toBeGreaterThan(0);
     expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_panels.png'))).toBe(true);
     expect(existsSync(join(evaluation, 'IXI039-HH-1261_t1_segmentation.nii.gz'))).toBe(true);
+    expect(report.refine).toBeUndefined();
+
+    const refinedFolder = join(work, 'evaluation-refined');
+    const refined = await cli(['evaluate', '--model', model, '--manifest', manifest, '--out', refinedFolder, '--panels', '0', '--refine', '3']);
+    expect(refined.code, refined.output).toBe(0);
+    expect(refined.output).toContain('registration refined by 3 steps');
+    const refinedReport = JSON.parse(await readFile(join(refinedFolder, 'report.json'), 'utf8'));
+    expect(refinedReport.refine.steps).toBe(3);
+    expect(refinedReport.refine.folding.count).toBe(1);
+    expect(Object.keys(refinedReport.dice.refined.perLabel)).toHaveLength(descriptor.labels.length - 1);
+    expect(refinedReport.ncc.refined.count).toBe(1);
+    // The network's own columns are the same as without refinement.
+    expect(refinedReport.dice.registration).toEqual(report.dice.registration);
+    expect(refinedReport.dice.final).toEqual(report.dice.final);
+    const table = await readFile(join(refinedFolder, 'report.txt'), 'utf8');
+    expect(table.split('\n').find((line) => line.startsWith('Dice'))?.split(/\s{2,}/)).toEqual([
+      'Dice', 'final', 'general', 'registration', 'identity', 'refined',
+    ]);
   });
 
   it('the package root segments as the cli does', async () => {
@@ -418,6 +436,16 @@ describe('command line', () => {
     // The moving scan's own intensities, not the model's [0, 1] ones.
     const peak = (data: Float32Array) => data.reduce((a, b) => Math.max(a, b), 0);
     expect(peak(moved.data)).toBeGreaterThan(100);
+
+    const refinedOut = join(work, 'registered-refined.nii.gz');
+    const refined = await cli([
+      'register', '--model', model, '--moving', movingPath, '--fixed', fixedPath, '--out', refinedOut, '--refine', '2',
+    ]);
+    expect(refined.code, refined.output).toBe(0);
+    expect(refined.output).toMatch(/refined the registration in 2 steps: l1 L_smooth \+ l2 L_sim -?\d\.\d{4} -> -?\d\.\d{4}/);
+    const movedRefined = await readNiftiFile(refinedOut);
+    expect(movedRefined.dims).toEqual(fixed.dims);
+    expect(movedRefined.data.some((value, index) => value !== moved.data[index])).toBe(true);
     expect(peak(moved.data)).toBeLessThanOrEqual(peak(moving.data));
     const movingCodes = new Set((await readNiftiFile(join(IXI, 'labels/IXI048-HH-1326_labels.nii.gz'))).data);
     for (const code of new Set((await readNiftiFile(labelsOut)).data)) expect(movingCodes.has(code), `code ${code}`).toBe(true);

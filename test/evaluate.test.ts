@@ -571,6 +571,27 @@ describe('formatReport', () => {
     expect(text).toMatch(/registration Dice, 17 large regions\s+0\.668 \+- 0\.020/);
   });
 
+  it('report adds a refined column, NCC and folding after instance optimisation', () => {
+    const report = sampleReport();
+    report.dice.refined = labelSummary(0.68, 0.03, {
+      'left thalamus': statistics(0.83, 0.02),
+      'right caudate': statistics(0.55, 0.05),
+    });
+    report.ncc.refined = statistics(0.41, 0.012);
+    report.refine = { steps: 30, folding: statistics(0.0021, 0.0004) };
+    const lines = formatReport(report).split('\n');
+    expect(lines[2]).toBe('refined: the registration after 30 Adam steps on each case alone (image terms only)');
+    expect(lines[4].split(/\s{2,}/)).toEqual(['Dice', 'final', 'general', 'registration', 'identity', 'refined']);
+    expect(lines[5].split(/\s{2,}/).at(-1)).toBe('0.830 +- 0.020');
+    expect(lines[7].split(/\s{2,}/).at(-1)).toBe('0.680 +- 0.030');
+    const text = lines.join('\n');
+    expect(text).toContain('registration 0.363 +- 0.011, identity 0.200 +- 0.010, refined 0.410 +- 0.012');
+    expect(text).toContain('0.120% +- 0.030%, refined 0.210% +- 0.040% of voxels');
+    expect(formatReportMarkdown(report)).toContain(
+      '| Structure | final Dice | general Dice | registration Dice | identity Dice | refined Dice |',
+    );
+  });
+
   it('report marks unscored cells', () => {
     const report = sampleReport();
     report.dice.identity.perLabel['left thalamus'] = statistics(NaN, NaN, 0);

@@ -10,6 +10,7 @@ import { evaluateModel, type TestScan } from '../pipeline/evaluation-run.js';
 import { loadManifest } from '../pipeline/manifest-file.js';
 import { MODEL_FILES, type LoadedModel, type ModelDescriptor } from '../pipeline/model-folder.js';
 import { loadModelFolder } from '../pipeline/model-folder-file.js';
+import { refineOptionsOf } from '../pipeline/refine.js';
 import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
 import { writePngFile } from '../pipeline/preview-file.js';
 import { checkOutputFolder, readScan } from './infer.js';
@@ -20,6 +21,11 @@ export interface EvaluateSettings {
   /** Output folder (default <model>/evaluation). */
   out?: string;
   panels: number;
+  /**
+   * Adam steps of instance optimisation on each case, scored as the
+   * "refined" registration next to the network's own (0: none).
+   */
+  refine: number;
 }
 
 /** Paths of the results that evaluate wrote, with the report. */
@@ -100,8 +106,12 @@ export async function evaluateLoaded(
       stage2: Math.max(0, descriptor.step - descriptor.training.stage1Iterations),
     },
     panels: settings.panels,
+    refine: settings.refine > 0 ? refineOptionsOf(descriptor.training, settings.refine) : undefined,
     onCase: (done, total, name) =>
-      say(`evaluate ${done}/${total}: ${name} (${((performance.now() - started) / 1000).toFixed(1)} s)`),
+      say(
+        `evaluate ${done}/${total}: ${name}${settings.refine > 0 ? `, registration refined by ${settings.refine} steps` : ''} ` +
+          `(${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      ),
   });
   const panels: string[] = [];
   for (const output of result.cases) {

@@ -16,6 +16,7 @@ import { formatVoxel, gridDifference, sameGrid } from '../pipeline/manifest-vali
 import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
 import { preprocessImage, preprocessLabels } from '../pipeline/preprocess.js';
+import { refineOptionsOf, refineRegistration } from '../pipeline/refine.js';
 import { otsuThreshold } from '../pipeline/crop.js';
 import { panelPng } from '../pipeline/preview.js';
 import { warpScanThroughField } from '../pipeline/warp-scan.js';
@@ -24,6 +25,7 @@ import type { Volume } from '../pipeline/volume.js';
 import { unwritableReason } from '../io/atomic-file.js';
 import { tidy, type Tensor } from '../tensor.js';
 import { UsageError } from './args.js';
+import { Progress } from './progress.js';
 
 export interface SegmentSettings {
   model: string;
@@ -265,6 +267,35 @@ export interface RegisterSettings {
   /** A label map of the moving scan to warp with nearest sampling. */
   movingLabels?: string;
   labelsOut?: string;
+  /** Adam steps of instance optimisation on this pair (0: the network's field). */
+  refine?: number;
+}
+
+/**
+ * Returns the registration branch's field from `moving` onto `fixed`. With
+ * `refine` steps, returns the field after instance optimisation on this
+ * pair instead, showing a progress bar and then the image loss before and
+ * after.
+ */
+async function registrationFlow(
+  loaded: LoadedModel,
+  moving: Tensor,
+  fixed: Tensor,
+  refine: number,
+  say: (line: string) => void,
+): Promise<Tensor> {
+  if (refine === 0) return noGrad(() => loaded.model.register(moving, fixed).flow);
+  const progress = new Progress({ label: 'refine', total: refine, every: 0 });
+  const result = await refineRegistration(loaded.model, moving, fixed, {
+    ...refineOptionsOf(loaded.descriptor.training, refine),
+    onStep: (done) => progress.update(done, 'Adam steps on this pair'),
+  });
+  progress.done();
+  say(
+    `refined the registration in ${refine} steps: l1 L_smooth + l2 L_sim ` +
+      `${result.lossBefore.toFixed(4)} -> ${result.lossAfter.toFixed(4)}`,
+  );
+  return result.flow;
 }
 
 /**
@@ -319,18 +350,15 @@ export async function runRegister(
       result.warped.dispose();
       matrix = result.matrix;
     }
+    const movingAligned = noGrad(() => tidy(() => warp(movingTensor, affineFlow(matrix, shape))));
+    owned.push(movingAligned);
+    loaded.model.eval();
+    const predicted = await registrationFlow(loaded, movingAligned, fixedTensor, settings.refine ?? 0, say);
+    owned.push(predicted);
     // The affine and the predicted flow compose into one displacement,
-    // so each output is sampled once from the moving scan.
-    const flow = noGrad(() =>
-      tidy(() => {
-        const affine = affineFlow(matrix, shape);
-        const movingAligned = warp(movingTensor, affine);
-        loaded.model.eval();
-        const predicted = loaded.model.register(movingAligned, fixedTensor).flow;
-        // warp(warp(m, affine), predicted) = warp(m, total).
-        return composeFlows(affine, predicted);
-      }),
-    );
+    // so each output is sampled once from the moving scan:
+    // warp(warp(m, affine), predicted) = warp(m, total).
+    const flow = noGrad(() => tidy(() => composeFlows(affineFlow(matrix, shape), predicted)));
     owned.push(flow);
     // The flow samples the moving scan's preprocessed grid, whose origin
     // and spacing differ from the fixed one's.

@@ -11,9 +11,13 @@
 // same for the atlas's full parcellation (every region code) and for a
 // chosen subset of codes; local NCC (window 9) of the warped and unwarped
 // atlas image with the target; the folding fraction of the flow; and
-// HD95 per structure. Runs in browsers too (no file access).
+// HD95 per structure. With `refine`, the registration is also scored after
+// instance optimisation (refine.ts) on each case. Runs in browsers too (no
+// file access).
 
 import type { RrlMedSam } from '../nn/rrl/model.js';
+import { noGrad } from '../autograd/node.js';
+import { warp } from '../ops/warp.js';
 import type { Tensor } from '../tensor.js';
 import { alignedToSourceGrid } from './aligned-volume.js';
 import {
@@ -37,6 +41,7 @@ import {
 } from './experiment.js';
 import type { LabelEntry, ModelAtlas, ModelPreprocessing } from './model-folder.js';
 import { preprocessLabels } from './preprocess.js';
+import { refineRegistration, type RefineOptions } from './refine.js';
 import type { StructureTable } from './structures.js';
 import type { Volume } from './volume.js';
 
@@ -67,6 +72,12 @@ export interface EvaluateOptions {
   panels?: number;
   /** Called after each case with its index and the case count. */
   onCase?: (done: number, total: number, name: string) => void;
+  /**
+   * Also score the registration after this instance optimisation of each
+   * case (steps 0 or absent: not scored). Its onStep reports the steps of
+   * the case in progress.
+   */
+  refine?: RefineOptions;
 }
 
 /** Per-case outputs of evaluateModel, besides the report. */
@@ -129,8 +140,10 @@ export async function evaluateModel(
   const spacingMm = [sz, sy, sx];
   const atlasTensor = volumeTensor(atlas.image);
   const scores: Scores = {};
-  const ncc = { registration: [] as number[], identity: [] as number[] };
+  const ncc = { registration: [] as number[], identity: [] as number[], refined: [] as number[] };
   const folding: number[] = [];
+  const foldingRefined: number[] = [];
+  const refineSteps = options.refine?.steps ?? 0;
   const outputs: CaseOutput[] = [];
   // The region codes scored: those of the atlas parcellation, so every
   // case is scored on the same set.
@@ -180,6 +193,26 @@ export async function evaluateModel(
               push(scores, `registration${key}`, diceScores(regions, truthRegions, codes));
               push(scores, `affine${key}`, diceScores(atlas.regions.data, truthRegions, codes));
               push(scores, `identity${key}`, diceScores(atlas.regions.data, identityRegions, codes));
+            }
+          }
+
+          if (refineSteps > 0) {
+            const refined = await refineRegistration(model, atlasTensor, target, options.refine!);
+            try {
+              const refinedLabels = await warpLabels(atlas.labels, refined.flow);
+              push(scores, 'refined', diceScores(refinedLabels, truth, ids));
+              const warpedRefined = noGrad(() => warp(atlasTensor, refined.flow));
+              ncc.refined.push(await meanLocalNcc(warpedRefined, target));
+              warpedRefined.dispose();
+              foldingRefined.push(foldingFraction(await refined.flow.toArray(), refined.flow.shape));
+              if (atlas.regions) {
+                const truthRegions = await labelsToAtlasSpace(scan.labels, placed);
+                const regions = await warpLabels(atlas.regions, refined.flow);
+                push(scores, 'refinedRegions', diceScores(regions, truthRegions, atlasRegionCodes));
+                push(scores, 'refinedSubset', diceScores(regions, truthRegions, subsetCodes));
+              }
+            } finally {
+              refined.flow.dispose();
             }
           }
 
@@ -243,6 +276,12 @@ export async function evaluateModel(
     extra[`affine (${subsetNames.length} large regions)`] = summary('affineSubset', subsetNames);
     extra[`identity (${subsetNames.length} large regions)`] = summary('identitySubset', subsetNames);
   }
+  if (refineSteps > 0) {
+    if (atlas.regions) {
+      extra[`refined (${atlasRegionCodes.length} regions)`] = summary('refinedRegions', atlasRegionCodes.map(String));
+      extra[`refined (${subsetCodes.length} large regions)`] = summary('refinedSubset', subsetCodes.map(String));
+    }
+  }
   const report: EvaluationReport = {
     teacher: options.teacher,
     size,
@@ -258,5 +297,10 @@ export async function evaluateModel(
     hd95: { final: summary('hd95Final'), registration: summary('hd95Registration') },
     extra,
   };
+  if (refineSteps > 0) {
+    report.refine = { steps: refineSteps, folding: meanStd(foldingRefined) };
+    report.dice.refined = summary('refined');
+    report.ncc.refined = meanStd(ncc.refined);
+  }
   return { report, cases: outputs };
 }

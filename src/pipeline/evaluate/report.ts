@@ -24,9 +24,20 @@ export interface EvaluationReport {
     registration: Summary;
     /** Of the atlas labels unwarped (the identity transform). */
     identity: Summary;
+    /** Of the atlas labels warped by the refined field (see `refine`). */
+    refined?: Summary;
   };
-  /** Mean local NCC of the atlas image, warped and unwarped, vs target. */
-  ncc: { registration: Statistics; identity: Statistics };
+  /**
+   * Mean local NCC of the atlas image, warped and unwarped, vs target, and
+   * warped by the refined field.
+   */
+  ncc: { registration: Statistics; identity: Statistics; refined?: Statistics };
+  /**
+   * Present when the registration was also scored after instance
+   * optimisation: its Adam steps per case and the folding fraction of the
+   * refined fields.
+   */
+  refine?: { steps: number; folding: Statistics };
   /** Fraction of voxels where the displacement folds (det J <= 0). */
   folding: Statistics;
   /** 95th-percentile Hausdorff distance per structure, in mm. */
@@ -35,7 +46,13 @@ export interface EvaluationReport {
   extra?: Record<string, Summary>;
 }
 
-const DICE_COLUMNS = ['final', 'general', 'registration', 'identity'] as const;
+const DICE_COLUMNS = ['final', 'general', 'registration', 'identity', 'refined'] as const;
+type DiceColumn = (typeof DICE_COLUMNS)[number];
+
+/** Returns the report's Dice columns: 'refined' only after instance optimisation. */
+function diceColumns(report: EvaluationReport): DiceColumn[] {
+  return DICE_COLUMNS.filter((column) => report.dice[column] !== undefined);
+}
 
 interface ReportTable {
   heading: string[];
@@ -88,8 +105,8 @@ function formatNamed(
 /** Returns the structure names of the Dice summaries, in first-seen order. */
 function structureNames(report: EvaluationReport): string[] {
   const names = new Set<string>();
-  for (const column of DICE_COLUMNS) {
-    for (const name of Object.keys(report.dice[column].perLabel)) {
+  for (const column of diceColumns(report)) {
+    for (const name of Object.keys(report.dice[column]!.perLabel)) {
       names.add(name);
     }
   }
@@ -99,28 +116,28 @@ function structureNames(report: EvaluationReport): string[] {
 /** Lays out the report's cells once for both renderings. */
 function reportTable(report: EvaluationReport, plusMinus: string): ReportTable {
   const { dice, ncc, hd95 } = report;
-  const cases = Math.max(...DICE_COLUMNS.map((column) => dice[column].count));
+  const columns = diceColumns(report);
+  const cases = Math.max(...columns.map((column) => dice[column]!.count));
   const format: CellFormat = { cases, plusMinus };
   const diceCell = (statistics: Statistics | undefined) =>
     formatStatistics(statistics, format, 3);
   const rows = structureNames(report).map((name) => [
     name,
-    ...DICE_COLUMNS.map((column) => diceCell(dice[column].perLabel[name])),
+    ...columns.map((column) => diceCell(dice[column]!.perLabel[name])),
   ]);
-  rows.push(['mean', ...DICE_COLUMNS.map((column) => diceCell(dice[column]))]);
+  rows.push(['mean', ...columns.map((column) => diceCell(dice[column]))]);
 
-  const folding = formatStatistics(report.folding, format, 3, true);
+  let folding = formatStatistics(report.folding, format, 3, true);
+  if (report.refine) folding += `, refined ${formatStatistics(report.refine.folding, format, 3, true)}`;
+  const nccEntries: [string, Statistics][] = [
+    ['registration', ncc.registration],
+    ['identity', ncc.identity],
+  ];
+  if (ncc.refined) nccEntries.push(['refined', ncc.refined]);
   const lines: [string, string][] = [
     [
       'mean local NCC',
-      formatNamed(
-        [
-          ['registration', ncc.registration],
-          ['identity', ncc.identity],
-        ],
-        format,
-        3,
-      ),
+      formatNamed(nccEntries, format, 3),
     ],
     ['folding (det J <= 0)', `${folding} of voxels`],
     [
@@ -144,7 +161,12 @@ function reportTable(report: EvaluationReport, plusMinus: string): ReportTable {
     `grid ${report.size}^3, ${report.steps.stage1} stage 1 steps, ` +
       `${report.steps.stage2} stage 2 steps, ${cases} test cases`,
   ];
-  const header = ['Dice', ...DICE_COLUMNS];
+  if (report.refine) {
+    heading.push(
+      `refined: the registration after ${report.refine.steps} Adam steps on each case alone (image terms only)`,
+    );
+  }
+  const header = ['Dice', ...columns];
   return { heading, header, rows, lines };
 }
 

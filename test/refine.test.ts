@@ -1,0 +1,77 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { RrlMedSam } from '../src/nn/rrl/index.js';
+import { makePhantom } from '../src/pipeline/phantom.js';
+import { predict, disposePrediction, volumeTensor } from '../src/pipeline/experiment.js';
+import { refineRegistration } from '../src/pipeline/refine.js';
+import { tensor, type Tensor } from '../src/tensor.js';
+import { device } from './helpers.js';
+
+beforeAll(device);
+
+const SIZE = 32;
+
+/** Phantom intensities scaled to 0-1 as a [1, 1, D, H, W] tensor. */
+function phantomTensor(seed: number): Tensor {
+  const image = makePhantom({ size: SIZE, seed, noise: false }).image;
+  const peak = image.data.reduce((a, b) => Math.max(a, b), 0);
+  return volumeTensor({ ...image, data: Float32Array.from(image.data, (v) => v / peak) });
+}
+
+async function weights(model: RrlMedSam): Promise<Float32Array[]> {
+  return Promise.all(model.parameters().map((t) => t.toArray()));
+}
+
+describe('refineRegistration', () => {
+  it('with 0 steps returns the field predict gives', async () => {
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 2 });
+    const atlas = phantomTensor(1);
+    const target = phantomTensor(2);
+    const prediction = predict(model, atlas, target);
+    const result = await refineRegistration(model, atlas, target, { steps: 0 });
+    expect(await result.flow.toArray()).toEqual(await prediction.flow.toArray());
+    expect(result.lossAfter).toBe(result.lossBefore);
+    disposePrediction(prediction);
+    [result.flow, atlas, target].forEach((t) => t.dispose());
+    model.dispose();
+  });
+
+  it('lowers the loss and restores the weights', async () => {
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 2 });
+    const atlas = phantomTensor(1);
+    const target = phantomTensor(2);
+    const before = await weights(model);
+    const seen: number[] = [];
+    const result = await refineRegistration(model, atlas, target, {
+      steps: 8,
+      lr: 1e-2,
+      nccWindow: 5,
+      onStep: (done) => seen.push(done),
+    });
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(Number.isFinite(result.lossBefore)).toBe(true);
+    // Eight steps at lr 1e-2 move the tiny network's NCC well past noise.
+    expect(result.lossAfter).toBeLessThan(result.lossBefore - 0.01);
+    const after = await weights(model);
+    after.forEach((values, index) => expect(values).toEqual(before[index]));
+    expect(model.parameters().every((t) => t.grad === null)).toBe(true);
+    // The refined field differs from the network's own.
+    const own = predict(model, atlas, target);
+    const refined = await result.flow.toArray();
+    const plain = await own.flow.toArray();
+    expect(refined.some((value, index) => value !== plain[index])).toBe(true);
+    disposePrediction(own);
+    [result.flow, atlas, target].forEach((t) => t.dispose());
+    model.dispose();
+  });
+
+  it('rejects a step count that is not a whole number', async () => {
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 2 });
+    const atlas = tensor(new Float32Array(SIZE ** 3), [1, 1, SIZE, SIZE, SIZE]);
+    await expect(refineRegistration(model, atlas, atlas, { steps: 2.5 })).rejects.toThrow(
+      /refineRegistration: steps 2.5 must be a whole number/,
+    );
+    await expect(refineRegistration(model, atlas, atlas, { steps: 3, lr: 0 })).rejects.toThrow(/lr 0 must be above 0/);
+    atlas.dispose();
+    model.dispose();
+  });
+});
