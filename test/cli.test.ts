@@ -344,7 +344,11 @@ describe('command line', () => {
     const model = join(work, 'straight');
     const input = join(IXI, 'images/IXI039-HH-1261_t1.nii.gz');
     const out = join(work, 'seg.nii.gz');
-    const segmented = await cli(['segment', '--model', model, '--input', input, '--out', out, '--preview', join(work, 'seg.png')]);
+    const warpedLabels = join(work, 'seg-atlas.nii.gz');
+    const segmented = await cli([
+      'segment', '--model', model, '--input', input, '--out', out, '--preview', join(work, 'seg.png'),
+      '--warped-labels', warpedLabels,
+    ]);
     expect(segmented.code, segmented.output).toBe(0);
     const scan = await readNiftiFile(input);
     const labels = await readNiftiFile(out);
@@ -357,6 +361,23 @@ describe('command line', () => {
     const ids = new Set(descriptor.labels.map((entry: { id: number }) => entry.id));
     for (const value of new Set(labels.data)) expect(ids.has(value), `label ${value}`).toBe(true);
     expect(existsSync(join(work, 'seg.png'))).toBe(true);
+    const atlasLabels = await readNiftiFile(warpedLabels);
+    expect(atlasLabels.dims).toEqual(scan.dims);
+    expect(Array.from(atlasLabels.affine)).toEqual(Array.from(labels.affine));
+    const atlasIds = new Set(atlasLabels.data);
+    for (const value of atlasIds) expect(ids.has(value), `atlas label ${value}`).toBe(true);
+    // The warped atlas covers the brain with several structures.
+    expect(atlasIds.size).toBeGreaterThan(3);
+
+    const refinedLabels = join(work, 'seg-atlas-refined.nii.gz');
+    const refinedRun = await cli(['segment', '--model', model, '--input', input, '--out', join(work, 'seg-2.nii.gz'), '--warped-labels', refinedLabels, '--refine', '2']);
+    expect(refinedRun.code, refinedRun.output).toBe(0);
+    expect(refinedRun.output).toContain('refined the registration in 2 steps');
+    expect(Array.from((await readNiftiFile(join(work, 'seg-2.nii.gz'))).data)).toEqual(Array.from(labels.data));
+    expect(existsSync(refinedLabels)).toBe(true);
+    const pointless = await cli(['segment', '--model', model, '--input', input, '--out', join(work, 'seg-3.nii.gz'), '--refine', '2']);
+    expect(pointless.code).toBe(2);
+    expect(pointless.output).toContain('segment: --refine 2 changes only the warped atlas; add --warped-labels FILE or --warped FILE');
 
     const evaluation = join(work, 'evaluation');
     const evaluated = await cli(['evaluate', '--model', model, '--manifest', manifest, '--out', evaluation, '--panels', '1']);

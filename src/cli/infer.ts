@@ -16,7 +16,7 @@ import { formatVoxel, gridDifference, sameGrid } from '../pipeline/manifest-vali
 import { loadModelFolder } from '../pipeline/model-folder-file.js';
 import { readNiftiFile, writeNiftiFile } from '../pipeline/nifti-file.js';
 import { preprocessImage, preprocessLabels } from '../pipeline/preprocess.js';
-import { refineOptionsOf, refineRegistration } from '../pipeline/refine.js';
+import { refineOptionsOf, refineRegistration, type RefineOptions } from '../pipeline/refine.js';
 import { otsuThreshold } from '../pipeline/crop.js';
 import { panelPng } from '../pipeline/preview.js';
 import { warpScanThroughField } from '../pipeline/warp-scan.js';
@@ -33,8 +33,12 @@ export interface SegmentSettings {
   out: string;
   /** Also write the atlas warped onto the input. */
   warped?: string;
+  /** Also write the atlas labels warped onto the input. */
+  warpedLabels?: string;
   /** Also write a PNG of the scan with the label overlay. */
   preview?: string;
+  /** Refine the registration (--warped, --warped-labels) by this many steps (default 0). */
+  refine?: number;
 }
 
 /**
@@ -179,16 +183,29 @@ export async function runSegment(
   settings: SegmentSettings,
   say: (line: string) => void,
 ): Promise<{ structures: number; timings: Record<string, number> }> {
+  const outputs = {
+    out: settings.out,
+    warped: settings.warped,
+    'warped-labels': settings.warpedLabels,
+    preview: settings.preview,
+  };
   checkDistinctOutputs(
     'segment',
     { input: settings.input },
-    { out: settings.out, warped: settings.warped, preview: settings.preview },
+    outputs,
     settings.model,
   );
   checkOutputSuffix('segment', 'out', settings.out, NIFTI_SUFFIXES);
   checkOutputSuffix('segment', 'warped', settings.warped, NIFTI_SUFFIXES);
+  checkOutputSuffix('segment', 'warped-labels', settings.warpedLabels, NIFTI_SUFFIXES);
   checkOutputSuffix('segment', 'preview', settings.preview, ['.png']);
-  await checkWritableOutputs('segment', { out: settings.out, warped: settings.warped, preview: settings.preview });
+  if ((settings.refine ?? 0) > 0 && !settings.warped && !settings.warpedLabels) {
+    throw new UsageError(
+      `segment: --refine ${settings.refine} changes only the warped atlas; add --warped-labels FILE or --warped FILE`,
+      'segment',
+    );
+  }
+  await checkWritableOutputs('segment', outputs);
   const info = await ready();
   say(`device: ${info.adapter}`);
   const loaded = await loadModelFolder(settings.model);
@@ -200,12 +217,18 @@ export async function runSegment(
       loaded.descriptor.preprocess,
       scan,
       labelIds(loaded),
+      undefined,
+      { refine: refineSettings(loaded, settings.refine ?? 0, say) },
     );
     await writeNiftiFile(settings.out, result.labels, { labels: true });
     say(`wrote ${settings.out} (${result.labels.dims.join('x')}, the input's grid)`);
     if (settings.warped) {
       await writeNiftiFile(settings.warped, result.warpedAtlas);
       say(`wrote ${settings.warped}`);
+    }
+    if (settings.warpedLabels) {
+      await writeNiftiFile(settings.warpedLabels, result.warpedLabels, { labels: true });
+      say(`wrote ${settings.warpedLabels} (the atlas labels warped by the registration, the input's grid)`);
     }
     if (settings.preview) {
       const size = loaded.descriptor.preprocess.size;
@@ -285,17 +308,29 @@ async function registrationFlow(
   say: (line: string) => void,
 ): Promise<Tensor> {
   if (refine === 0) return noGrad(() => loaded.model.register(moving, fixed).flow);
+  const result = await refineRegistration(loaded.model, moving, fixed, refineSettings(loaded, refine, say)!);
+  return result.flow;
+}
+
+/**
+ * Returns the refinement options of `refine` steps for `loaded`, with a
+ * progress bar and a closing line of the image loss before and after, or
+ * undefined for 0 steps.
+ */
+function refineSettings(loaded: LoadedModel, refine: number, say: (line: string) => void): RefineOptions | undefined {
+  if (refine === 0) return undefined;
   const progress = new Progress({ label: 'refine', total: refine, every: 0 });
-  const result = await refineRegistration(loaded.model, moving, fixed, {
+  return {
     ...refineOptionsOf(loaded.descriptor.training, refine),
     onStep: (done) => progress.update(done, 'Adam steps on this pair'),
-  });
-  progress.done();
-  say(
-    `refined the registration in ${refine} steps: l1 L_smooth + l2 L_sim ` +
-      `${result.lossBefore.toFixed(4)} -> ${result.lossAfter.toFixed(4)}`,
-  );
-  return result.flow;
+    onDone: (result) => {
+      progress.done();
+      say(
+        `refined the registration in ${refine} steps: l1 L_smooth + l2 L_sim ` +
+          `${result.lossBefore.toFixed(4)} -> ${result.lossAfter.toFixed(4)}`,
+      );
+    },
+  };
 }
 
 /**

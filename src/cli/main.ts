@@ -85,13 +85,23 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
     description:
       'Segments one 3D scan of any size, spacing and orientation. The label map is written on\n' +
       'the input\'s own grid and affine, with the model\'s structure ids (see model.json), so it\n' +
-      'overlays the input in any viewer.',
+      'overlays the input in any viewer. --warped-labels also writes the atlas labels warped by\n' +
+      'the registration branch, refined by --refine N steps on this scan when given.',
     flags: {
       model: { kind: 'string', value: 'DIR', help: 'model folder written by train or demo', required: true },
       input: { kind: 'string', value: 'FILE', help: 'scan to segment (.nii or .nii.gz)', required: true },
       out: { kind: 'string', value: 'FILE', help: 'label map to write (.nii.gz)', required: true },
       warped: { kind: 'string', value: 'FILE', help: 'also write the atlas image warped onto the scan' },
+      'warped-labels': { kind: 'string', value: 'FILE', help: 'also write the atlas labels warped onto the scan' },
       preview: { kind: 'string', value: 'FILE', help: 'also write a PNG of the scan with the overlay' },
+      refine: {
+        kind: 'integer',
+        value: 'N',
+        help: 'Adam steps on this scan before the atlas is warped (default 0)',
+        min: 0,
+        max: 1000,
+        default: 0,
+      },
       verbose: { kind: 'boolean', help: 'log the library\'s info messages' },
     },
     examples: ['rrl-medsam segment --model runs/demo/model --input scan.nii.gz --out seg.nii.gz'],
@@ -102,7 +112,9 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
           input: flags.input as string,
           out: flags.out as string,
           warped: flags.warped as string | undefined,
+          warpedLabels: flags['warped-labels'] as string | undefined,
           preview: flags.preview as string | undefined,
+          refine: flags.refine as number,
         },
         say,
       ),

@@ -18,6 +18,7 @@ import { alignAffine, type AlignAffineOptions } from './affine-align.js';
 import { affineFlow, identityAffine } from './affine-flow.js';
 import { alignedToSourceGrid, type AlignmentRecord } from './aligned-volume.js';
 import { restoreLabels } from './labels.js';
+import { refineRegistration, type RefineOptions } from './refine.js';
 import type { LabelEntry, ModelAtlas, ModelPreprocessing } from './model-folder.js';
 import {
   preprocessImage,
@@ -224,10 +225,15 @@ export interface SegmentationResult {
   /** The atlas image warped onto the input's grid. */
   warpedAtlas: Volume;
   /**
+   * The atlas label map warped (nearest) onto the input's grid, with the
+   * same ids as `labels`: the registration branch's segmentation.
+   */
+  warpedLabels: Volume;
+  /**
    * The same results on the atlas grid (x fastest), with the aligned scan,
    * for scoring and previews.
    */
-  onAtlasGrid: { image: Float32Array; labels: Float32Array; warped: Float32Array };
+  onAtlasGrid: { image: Float32Array; labels: Float32Array; warped: Float32Array; warpedLabels: Float32Array };
   /** The scan's preprocessing and alignment onto the atlas grid. */
   placement: Omit<AtlasSpaceScan, 'image'>;
   /** Wall time of each part in milliseconds. */
@@ -241,11 +247,20 @@ export interface SegmentationResult {
  */
 export type SegmentationStage = 'align' | 'inference' | 'resample';
 
+/** Options of segmentScan besides its progress callback. */
+export interface SegmentScanOptions {
+  /**
+   * Refine the registration on this scan before the atlas is warped
+   * (refineRegistration). The final label map `labels` does not change.
+   */
+  refine?: RefineOptions;
+}
+
 /**
  * Segments `scan` with a trained model: preprocessing and alignment,
- * both branches on the atlas grid, then the final label map and the
- * warped atlas resampled onto the input's own grid. `onStage` is called
- * as each part starts, for progress displays.
+ * both branches on the atlas grid, then the final label map, the warped
+ * atlas and the warped atlas labels resampled onto the input's own grid.
+ * `onStage` is called as each part starts, for progress displays.
  */
 export async function segmentScan(
   model: RrlMedSam,
@@ -254,6 +269,7 @@ export async function segmentScan(
   scan: Volume,
   labelIds: readonly number[],
   onStage: (stage: SegmentationStage) => void = () => undefined,
+  options: SegmentScanOptions = {},
 ): Promise<SegmentationResult> {
   const started = performance.now();
   const atlasImage = volumeTensor(atlas.image);
@@ -266,11 +282,22 @@ export async function segmentScan(
     const prediction = predict(model, atlasImage, placed.image);
     let labels: Float32Array;
     let warped: Float32Array;
+    let warpedLabels: Float32Array;
     let image: Float32Array;
     try {
       image = await placed.image.toArray();
       labels = await prediction.final.toArray();
-      warped = await prediction.warped.toArray();
+      if ((options.refine?.steps ?? 0) > 0) {
+        const refined = await refineRegistration(model, atlasImage, placed.image, options.refine!);
+        const refinedWarp = noGrad(() => warp(atlasImage, refined.flow));
+        warped = await refinedWarp.toArray();
+        warpedLabels = await warpLabels(atlas.labels, refined.flow);
+        refinedWarp.dispose();
+        refined.flow.dispose();
+      } else {
+        warped = await prediction.warped.toArray();
+        warpedLabels = await warpLabels(atlas.labels, prediction.flow);
+      }
     } finally {
       disposePrediction(prediction);
     }
@@ -282,6 +309,9 @@ export async function segmentScan(
     const warpedBack = alignedToSourceGrid(warped, placed.preprocessed, placed.alignment, {
       mode: 'linear',
     });
+    const warpedLabelsBack = alignedToSourceGrid(warpedLabels, placed.preprocessed, placed.alignment, {
+      labelTable: labelIds,
+    });
     const finished = performance.now();
     // The outputs keep the input's qform and sform codes, so viewers treat
     // their affine as the same kind of space as the input's.
@@ -289,7 +319,13 @@ export async function segmentScan(
     return {
       labels: { ...back, ...codes, datatype: 'int16', description: 'rrl-medsam segmentation' },
       warpedAtlas: { ...warpedBack, ...codes, datatype: 'float32', description: 'rrl-medsam warped atlas' },
-      onAtlasGrid: { image, labels, warped },
+      warpedLabels: {
+        ...warpedLabelsBack,
+        ...codes,
+        datatype: 'int16',
+        description: 'rrl-medsam warped atlas labels',
+      },
+      onAtlasGrid: { image, labels, warped, warpedLabels },
       placement: {
         preprocessed: placed.preprocessed,
         alignment: placed.alignment,

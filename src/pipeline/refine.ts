@@ -28,6 +28,8 @@ export interface RefineOptions {
   nccWindow?: number;
   /** Called after each step, once the device has run it, with the steps done. */
   onStep?: (done: number, steps: number) => void;
+  /** Called with the result once the steps are done (not for 0 steps). */
+  onDone?: (result: RefineResult) => void;
 }
 
 /**
@@ -67,7 +69,7 @@ export async function refineRegistration(
   options: RefineOptions,
 ): Promise<RefineResult> {
   const op = 'refineRegistration';
-  const { steps, lr = 1e-3, smoothness = 1, similarity = 1, nccWindow = 9, onStep } = options;
+  const { steps, lr = 1e-3, smoothness = 1, similarity = 1, nccWindow = 9, onStep, onDone } = options;
   if (!Number.isInteger(steps) || steps < 0) {
     throw new RangeError(`${op}: steps ${steps} must be a whole number of 0 or more`);
   }
@@ -109,7 +111,9 @@ export async function refineRegistration(
     const [flow, endLoss] = fieldAndLoss();
     const lossAfter = await endLoss.item();
     endLoss.dispose();
-    return { flow, lossBefore, lossAfter };
+    const result = { flow, lossBefore, lossAfter };
+    onDone?.(result);
+    return result;
   } finally {
     parameters.forEach((t, index) => copyInto(`${op}.restore`, t, saved[index]));
     saved.forEach((t) => t.dispose());
