@@ -321,6 +321,24 @@ describe('command line', () => {
     expect(window.output).toContain('--ncc-window 5 (the folder has 9)');
   });
 
+  it('a run stopped at step 0 starts over', async () => {
+    // A folder as a run leaves it when stopped before its first iteration
+    // finished: model.json at step 0 (here over later weights).
+    const early = join(work, 'early');
+    await cp(join(work, 'straight'), early, { recursive: true });
+    const descriptorPath = join(early, 'model.json');
+    const descriptor = JSON.parse(await readFile(descriptorPath, 'utf8'));
+    await writeFile(descriptorPath, JSON.stringify({ ...descriptor, step: 0 }));
+    const rerun = await cli(trainArgs(early));
+    expect(rerun.code, rerun.output).toBe(0);
+    expect(rerun.output).toContain(`note: ${early} holds a model at step 0 (no iteration finished), so training starts over there`);
+    for (const name of ['model.safetensors', 'train-state.safetensors']) {
+      const a = await readFile(join(work, 'straight', name));
+      const b = await readFile(join(early, name));
+      expect(Buffer.compare(a, b), name).toBe(0);
+    }
+  });
+
   it('Ctrl-C sent twice stops after the step', async () => {
     const stopped = join(work, 'stopped');
     let sent = false;

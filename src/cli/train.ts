@@ -497,7 +497,12 @@ export async function runTraining(
   const info = await ready();
   say(`device: ${info.adapter}`);
   const out = resolve(input.out);
-  const stored = await readDescriptor(out);
+  const found = await readDescriptor(out);
+  // A run stopped before its first iteration finished has nothing to
+  // keep, so running it again starts over instead of asking for --resume.
+  const startsOver = found !== null && found.step === 0 && !input.resume;
+  if (startsOver) say(`note: ${out} holds a model at step 0 (no iteration finished), so training starts over there`);
+  const stored = startsOver ? null : found;
   // The demo sets resume without the flag, so a new demo folder starts training.
   if (!stored && input.resume && input.given.has('resume')) {
     throw new CheckpointError(
@@ -539,7 +544,7 @@ export async function runTraining(
   // Read before the preprocessing, so that a wrong --sam path fails at once.
   const samCheckpoint = distils ? await readSamFile(settings) : undefined;
   const loaded = await loadManifest(settings.manifest);
-  await checkOutputSparesInputs(out, loaded, Boolean(stored));
+  await checkOutputSparesInputs(out, loaded, found !== null);
   for (const warning of loaded.report?.warnings ?? []) say(`warning: manifest ${loaded.path}: ${warning}`);
   if (loaded.manifest.train.length === 0) {
     throw new Error(
