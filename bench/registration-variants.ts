@@ -14,7 +14,8 @@
 // the four held-out scans and the five training scans. The table gives the
 // mean Dice over every atlas region and over the 17 large regions of the
 // demo's report, with the seconds per iteration. Its affine row scores the
-// unwarped atlas after the affine pre-alignment.
+// unwarped atlas after the affine pre-alignment. A variant with instance
+// optimisation adds a row per step count, of the held-out scans only.
 //
 // Timings are only comparable on an otherwise idle machine.
 
@@ -26,6 +27,7 @@ import { add, scale } from '../src/ops/elementwise.js';
 import { nccLoss } from '../src/ops/ncc.js';
 import { smoothnessLoss } from '../src/ops/smoothness.js';
 import { composeFlows, warp } from '../src/ops/warp.js';
+import { cloneTensor, copyInto } from '../src/nn/copy.js';
 import { Adam } from '../src/optim/adam.js';
 import { tidy, type Tensor } from '../src/tensor.js';
 import { Random } from '../src/random.js';
@@ -64,6 +66,20 @@ type Variant = Partial<DecoderFields> & Partial<EncoderFields> & {
    * atlas to the target, composed with the first (default false).
    */
   twoPass?: boolean;
+  /**
+   * Training pairs: 'atlas' moves the atlas onto each training scan in
+   * turn (default); 'all' draws an ordered pair (moving, fixed) at random
+   * from the atlas and the training scans, 30 pairs on the embedded split.
+   */
+  pairs?: 'atlas' | 'all';
+  /**
+   * Adam steps on each held-out pair alone before it is warped, from the
+   * trained weights (instance optimisation, unsupervised): one row per
+   * count, in ascending order, from one run of steps (default none).
+   */
+  instanceSteps?: number[];
+  /** Adam learning rate of the instance optimisation (default: lr). */
+  instanceLr?: number;
 };
 
 function decoder(
@@ -109,6 +125,12 @@ const VARIANTS: Record<string, Variant> = {
   // The cpu preset's decoder on a wider encoder: 16 channels at full
   // resolution, as VoxelMorph's first level has.
   'cpu-encoder-16': { encoderChannels: [16, 16, 32, 32, 64] },
+  // The cpu preset's decoder trained on every ordered pair of the atlas
+  // and the training scans, as VoxelMorph trains scan to scan.
+  'cpu-all-pairs': { pairs: 'all' },
+  // The cpu preset's decoder, then up to 100 steps on each held-out pair alone.
+  'cpu-instance': { instanceSteps: [10, 30, 60, 100] },
+  'cpu-instance-lr-3e-3': { instanceSteps: [10, 30, 60, 100], instanceLr: 3e-3 },
 };
 
 class RegistrationOnly extends Module {
@@ -133,60 +155,108 @@ interface Row {
   name: string;
   secondsPerIteration: number;
   test: { all: number; large: number };
-  train: { all: number; large: number };
+  /** Null on the rows of instance optimisation, which refine the held-out scans only. */
+  train: { all: number; large: number } | null;
 }
 
-/** Mean Dice of the atlas regions warped by `flowOf` over `scans`. */
+/** Returns the mean Dice of `regions` warped by `flow` (null: unwarped) against `scan`. */
+async function warpedDice(
+  split: Split,
+  regions: Tensor,
+  flow: Tensor | null,
+  scan: Scored,
+): Promise<{ all: number; large: number }> {
+  const warped = noGrad(() => tidy(() => (flow ? warp(regions, flow, { mode: 'nearest' }) : regions.share())));
+  const values = await warped.toArray();
+  warped.dispose();
+  return {
+    all: meanOf(diceScores(values, scan.regions, split.codes)),
+    large: meanOf(diceScores(values, scan.regions, split.largeCodes)),
+  };
+}
+
+/** Returns the means of per-scan Dice pairs. */
+function meanScores(scores: readonly { all: number; large: number }[]): { all: number; large: number } {
+  return { all: meanOf(scores.map((x) => x.all)), large: meanOf(scores.map((x) => x.large)) };
+}
+
+/**
+ * Returns the mean Dice of the atlas regions warped by `flowOf` over
+ * `scans`. A null flow scores the unwarped atlas.
+ */
 async function score(
   split: Split,
   scans: readonly Scored[],
   flowOf: (target: Tensor) => Tensor | null,
 ): Promise<{ all: number; large: number }> {
-  const all: number[] = [];
-  const large: number[] = [];
+  const scores: { all: number; large: number }[] = [];
   const regions = atlasGridTensor(split, split.atlasRegions);
   try {
     for (const scan of scans) {
-      const warped = noGrad(() =>
-        tidy(() => {
-          const flow = flowOf(scan.image);
-          return flow ? warp(regions, flow, { mode: 'nearest' }) : regions.share();
-        }),
-      );
-      const values = await warped.toArray();
-      warped.dispose();
-      all.push(meanOf(diceScores(values, scan.regions, split.codes)));
-      large.push(meanOf(diceScores(values, scan.regions, split.largeCodes)));
+      const flow = flowOf(scan.image);
+      scores.push(await warpedDice(split, regions, flow, scan));
+      flow?.dispose();
     }
   } finally {
     regions.dispose();
   }
-  return { all: meanOf(all), large: meanOf(large) };
+  return meanScores(scores);
 }
 
-async function runVariant(split: Split, name: string, steps: number): Promise<Row> {
-  const { smoothness: smoothnessWeight = 1, nccWindow = 9, lr = 1e-3, augment: augments = true, twoPass = false, augmentation = TRAINING_AUGMENTATION, ...fields } =
-    VARIANTS[name];
+/** Runs one Adam step on L_reg's image terms for `moving` onto `fixed` and returns [L_smooth, L_sim]. */
+function trainingStep(
+  model: RegistrationOnly,
+  optimizer: Adam,
+  moving: Tensor,
+  fixed: Tensor,
+  smoothnessWeight: number,
+  nccWindow: number,
+): Tensor[] {
+  return tidy(() => {
+    optimizer.zeroGrad();
+    const flow = model.forward(moving, fixed);
+    const smoothness = smoothnessLoss(flow);
+    const similarity = nccLoss(warp(moving, flow), fixed, { window: nccWindow });
+    add(scale(smoothness, smoothnessWeight), similarity).backward();
+    optimizer.step();
+    optimizer.zeroGrad();
+    return [smoothness, similarity];
+  });
+}
+
+async function runVariant(split: Split, name: string, steps: number): Promise<Row[]> {
+  const {
+    smoothness: smoothnessWeight = 1,
+    nccWindow = 9,
+    lr = 1e-3,
+    augment: augments = true,
+    twoPass = false,
+    augmentation = TRAINING_AUGMENTATION,
+    pairs = 'atlas',
+    instanceSteps = [],
+    instanceLr = lr,
+    ...fields
+  } = VARIANTS[name];
   const config = rrlConfig({ preset: 'cpu', numClasses: 2, ...fields });
   const model = new RegistrationOnly(config);
   const optimizer = new Adam(model.parameters(), { lr });
   const augment = pairedAugmenter(augmentation, 0);
   const random = new Random(0);
+  const images = [split.atlas, ...split.train.map((scan) => scan.image)];
+  const pairOf = (iteration: number): [Tensor, Tensor] => {
+    if (pairs === 'atlas') return [split.atlas, split.train[iteration % split.train.length].image];
+    const moving = random.integer(images.length);
+    const fixed = (moving + 1 + random.integer(images.length - 1)) % images.length;
+    return [images[moving], images[fixed]];
+  };
   const started = performance.now();
   for (let iteration = 0; iteration < steps; iteration++) {
-    const target = split.train[iteration % split.train.length].image;
-    const losses = tidy(() => {
-      optimizer.zeroGrad();
-      const atlas = augments ? augment(split.atlas, undefined, iteration, { random, role: 'atlas' }).image : split.atlas;
-      const moved = augments ? augment(target, undefined, iteration, { random, role: 'target' }).image : target;
-      const flow = model.forward(atlas, moved);
-      const smoothness = smoothnessLoss(flow);
-      const similarity = nccLoss(warp(atlas, flow), moved, { window: nccWindow });
-      add(scale(smoothness, smoothnessWeight), similarity).backward();
-      optimizer.step();
-      optimizer.zeroGrad();
-      return [smoothness, similarity];
-    });
+    const [moving, fixed] = pairOf(iteration);
+    const augmented = (image: Tensor, role: 'atlas' | 'target') =>
+      augments ? augment(image, undefined, iteration, { random, role }).image : image;
+    const pair = tidy(() => [augmented(moving, 'atlas'), augmented(fixed, 'target')]);
+    const losses = trainingStep(model, optimizer, pair[0], pair[1], smoothnessWeight, nccWindow);
+    pair.forEach((t) => t.dispose());
     if ((iteration + 1) % 50 === 0 || iteration + 1 === steps) {
       const [smoothness, similarity] = await Promise.all(losses.map((t) => t.item()));
       const seconds = (performance.now() - started) / 1000 / (iteration + 1);
@@ -198,29 +268,75 @@ async function runVariant(split: Split, name: string, steps: number): Promise<Ro
     losses.forEach((t) => t.dispose());
   }
   const secondsPerIteration = (performance.now() - started) / 1000 / steps;
-  const flowOf = (target: Tensor) => {
-    const first = model.forward(split.atlas, target);
-    if (!twoPass) return first;
-    return composeFlows(first, model.forward(warp(split.atlas, first), target));
-  };
-  const row = {
-    name,
-    secondsPerIteration,
-    test: await score(split, split.test, flowOf),
-    train: await score(split, split.train, flowOf),
-  };
+  const fieldOf = (target: Tensor) =>
+    noGrad(() =>
+      tidy(() => {
+        const first = model.forward(split.atlas, target);
+        if (!twoPass) return first;
+        return composeFlows(first, model.forward(warp(split.atlas, first), target));
+      }),
+    );
+  const rows: Row[] = [
+    {
+      name,
+      secondsPerIteration,
+      test: await score(split, split.test, fieldOf),
+      train: await score(split, split.train, fieldOf),
+    },
+  ];
+  if (instanceSteps.length > 0) {
+    const step = (instance: Adam, target: Tensor) =>
+      trainingStep(model, instance, split.atlas, target, smoothnessWeight, nccWindow);
+    const refined = await scoreRefined(split, model, instanceSteps, step, instanceLr, fieldOf);
+    for (const [index, count] of instanceSteps.entries()) {
+      rows.push({ name: `${name}, ${count} steps per scan`, secondsPerIteration, test: refined[index], train: null });
+    }
+  }
   optimizer.dispose();
   model.dispose();
-  return row;
+  return rows;
+}
+
+/**
+ * Returns the held-out scans' mean Dice after each count of `checkpoints`
+ * of instance optimisation steps. Each scan starts from the trained
+ * weights with a new Adam state, and the weights are put back after it.
+ */
+async function scoreRefined(
+  split: Split,
+  model: RegistrationOnly,
+  checkpoints: readonly number[],
+  step: (optimizer: Adam, target: Tensor) => Tensor[],
+  lr: number,
+  fieldOf: (target: Tensor) => Tensor,
+): Promise<{ all: number; large: number }[]> {
+  const scores = checkpoints.map(() => [] as { all: number; large: number }[]);
+  const regions = atlasGridTensor(split, split.atlasRegions);
+  for (const scan of split.test) {
+    const saved = model.parameters().map((t) => cloneTensor('registration-variants.save', t));
+    const optimizer = new Adam(model.parameters(), { lr });
+    let done = 0;
+    for (const [index, count] of checkpoints.entries()) {
+      for (; done < count; done++) step(optimizer, scan.image).forEach((t) => t.dispose());
+      const flow = fieldOf(scan.image);
+      scores[index].push(await warpedDice(split, regions, flow, scan));
+      flow.dispose();
+    }
+    optimizer.dispose();
+    model.parameters().forEach((t, index) => copyInto('registration-variants.restore', t, saved[index]));
+    saved.forEach((t) => t.dispose());
+  }
+  regions.dispose();
+  return scores.map(meanScores);
 }
 
 async function main(): Promise<void> {
   const args = parseVariantArguments('registration-variants', process.argv.slice(2), Object.keys(VARIANTS));
   await ready();
   const split = await prepareSplit();
-  const cells = (result: { test: { all: number; large: number }; train: { all: number; large: number } }) =>
-    [result.test.all, result.test.large, result.train.all, result.train.large]
-      .map((value) => value.toFixed(3))
+  const cells = (result: Pick<Row, 'test' | 'train'>) =>
+    [result.test.all, result.test.large, result.train?.all, result.train?.large]
+      .map((value) => (value === undefined ? '-' : value.toFixed(3)))
       .join(' | ');
   // Each row is printed as soon as its variant is scored, so a long run
   // that stops early still reports the variants it finished.
@@ -228,11 +344,13 @@ async function main(): Promise<void> {
     `${args.steps} iterations; mean Dice of the warped atlas regions\n` +
     '| variant | s/iteration | test, all regions | test, 17 large | training, all | training, 17 large |\n' +
     '| --- | --- | --- | --- | --- | --- |';
-  const affine = { test: await score(split, split.test, () => null), train: await score(split, split.train, () => null) };
+  const unwarped = () => null;
+  const affine = { test: await score(split, split.test, unwarped), train: await score(split, split.train, unwarped) };
   console.log(`${header}\n| affine alone | - | ${cells(affine)} |`);
   for (const name of args.variants) {
-    const row = await runVariant(split, name, args.steps);
-    console.log(`| ${row.name} | ${row.secondsPerIteration.toFixed(2)} | ${cells(row)} |`);
+    for (const row of await runVariant(split, name, args.steps)) {
+      console.log(`| ${row.name} | ${row.secondsPerIteration.toFixed(2)} | ${cells(row)} |`);
+    }
   }
 }
 

@@ -10,7 +10,7 @@ beforeAll(device);
 
 const SIZE = 32;
 
-/** Phantom intensities scaled to 0-1 as a [1, 1, D, H, W] tensor. */
+/** Returns a phantom's intensities scaled to 0-1 as a [1, 1, D, H, W] tensor. */
 function phantomTensor(seed: number): Tensor {
   const image = makePhantom({ size: SIZE, seed, noise: false }).image;
   const peak = image.data.reduce((a, b) => Math.max(a, b), 0);

@@ -205,7 +205,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       'Trains on the embedded IXI scans (atlas IXI012, five unlabelled training scans), evaluates\n' +
       'on the four held-out scans and writes the model, report and previews into --out. The full\n' +
       'run is 300 + 300 iterations at 64^3 with the cpu preset, l3 = 0 (L_reg without its Dice\n' +
-      'term) and learning rate 3e-3, scored with the registration also refined by 30 steps per\n' +
+      'term) and learning rate 3e-3, scored with the registration also refined by 60 steps per\n' +
       'test scan; --quick runs a few-minute version.\n' +
       '--ablation also trains and scores the paper\'s five variants at the --quick setting.',
     flags: {
@@ -218,7 +218,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       refine: {
         kind: 'integer',
         value: 'N',
-        help: 'instance optimisation steps per test scan (default 30, 0 with --quick)',
+        help: 'instance optimisation steps per test scan (default 60, 0 with --quick)',
         min: 0,
         max: 1000,
       },

@@ -180,8 +180,8 @@ export async function evaluateModel(
           ncc.identity.push(await meanLocalNcc(atlasTensor, target));
           folding.push(foldingFraction(flow, prediction.flow.shape));
 
-          if (atlas.regions) {
-            const truthRegions = await labelsToAtlasSpace(scan.labels, placed);
+          const truthRegions = atlas.regions ? await labelsToAtlasSpace(scan.labels, placed) : null;
+          if (atlas.regions && truthRegions) {
             const regions = await warpLabels(atlas.regions, prediction.flow);
             const unalignedRegions = preprocessLabels(scan.labels, placed.preprocessed);
             const codesBack = unalignedRegions.labelTable!;
@@ -205,8 +205,7 @@ export async function evaluateModel(
               ncc.refined.push(await meanLocalNcc(warpedRefined, target));
               warpedRefined.dispose();
               foldingRefined.push(foldingFraction(await refined.flow.toArray(), refined.flow.shape));
-              if (atlas.regions) {
-                const truthRegions = await labelsToAtlasSpace(scan.labels, placed);
+              if (atlas.regions && truthRegions) {
                 const regions = await warpLabels(atlas.regions, refined.flow);
                 push(scores, 'refinedRegions', diceScores(regions, truthRegions, atlasRegionCodes));
                 push(scores, 'refinedSubset', diceScores(regions, truthRegions, subsetCodes));
@@ -276,11 +275,9 @@ export async function evaluateModel(
     extra[`affine (${subsetNames.length} large regions)`] = summary('affineSubset', subsetNames);
     extra[`identity (${subsetNames.length} large regions)`] = summary('identitySubset', subsetNames);
   }
-  if (refineSteps > 0) {
-    if (atlas.regions) {
-      extra[`refined (${atlasRegionCodes.length} regions)`] = summary('refinedRegions', atlasRegionCodes.map(String));
-      extra[`refined (${subsetCodes.length} large regions)`] = summary('refinedSubset', subsetCodes.map(String));
-    }
+  if (refineSteps > 0 && atlas.regions) {
+    extra[`refined (${atlasRegionCodes.length} regions)`] = summary('refinedRegions', atlasRegionCodes.map(String));
+    extra[`refined (${subsetCodes.length} large regions)`] = summary('refinedSubset', subsetCodes.map(String));
   }
   const report: EvaluationReport = {
     teacher: options.teacher,
