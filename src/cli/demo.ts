@@ -37,7 +37,8 @@ export const DEMO_STEPS = { full: 300, quick: 30 } as const;
  * Adam steps of instance optimisation per test scan, scored as the
  * "refined" registration. Trained alone, the registration branch scored
  * 0.653 on the 17 large regions after 30 steps and 0.668 after 60 (0.634
- * without), and 60 steps take about 50 s per scan on a 2-core machine.
+ * without). In the full demo 60 steps took about a minute per scan on a
+ * 2-core machine.
  * --quick leaves them out to stay short.
  */
 export const DEMO_REFINE = { full: 60, quick: 0 } as const;
