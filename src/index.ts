@@ -300,7 +300,7 @@ export * from './pipeline/evaluate/index.js';
 export { decodeModelFolder, MODEL_FILES } from './pipeline/model-folder.js';
 export type { LoadedModel, ModelAtlas, ModelDescriptor, ModelFiles, ModelPreprocessing } from './pipeline/model-folder.js';
 export { segmentScan } from './pipeline/experiment.js';
-export type { SegmentationResult, SegmentationStage } from './pipeline/experiment.js';
+export type { SegmentationResult, SegmentationStage, SegmentScanOptions } from './pipeline/experiment.js';
 export { warpScanThroughField } from './pipeline/warp-scan.js';
 export type { WarpScanMode } from './pipeline/warp-scan.js';
 // Instance optimisation of the registration branch on one pair.

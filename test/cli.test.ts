@@ -6,11 +6,12 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError, parseFlags, verbHelp, type VerbSpec } from '../src/cli/args.js';
+import { checkDistinctOutputs } from '../src/cli/infer.js';
 import { CheckpointError } from '../src/io/checkpoint-error.js';
 import { RrlMedSam } from '../src/nn/rrl/model.js';
 import {
@@ -100,6 +101,30 @@ describe('flags', () => {
     expect(options).toHaveLength(Object.keys(SPEC.flags).length + 1);
     const columns = options.map((line) => /^ {2}--\S+(?: \S+)? {2,}/.exec(line)?.[0].length);
     expect(new Set(columns).size, options.join('\n')).toBe(1);
+  });
+});
+
+describe('output paths', () => {
+  it('rejects outputs reached through a symbolic link', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'rrl-medsam-links-'));
+    try {
+      await mkdir(join(folder, 'inputs'));
+      await mkdir(join(folder, 'model'));
+      await writeFile(join(folder, 'inputs', 'scan.nii.gz'), 'x');
+      await symlink(join(folder, 'inputs'), join(folder, 'linked-inputs'));
+      await symlink(join(folder, 'model'), join(folder, 'linked-model'));
+      const input = join(folder, 'linked-inputs', 'scan.nii.gz');
+      expect(() =>
+        checkDistinctOutputs('segment', { input }, { 'warped-labels': join(folder, 'inputs', 'scan.nii.gz') }),
+      ).toThrow(`segment: --warped-labels ${join(folder, 'inputs', 'scan.nii.gz')} is the same path as --input`);
+      expect(() =>
+        checkDistinctOutputs('segment', { input }, { out: join(folder, 'linked-model', 'atlas-labels.nii.gz') }, join(folder, 'model')),
+      ).toThrow('is inside the --model folder');
+      // A new file in a new folder beside them is fine.
+      expect(() => checkDistinctOutputs('segment', { input }, { out: join(folder, 'new', 'seg.nii.gz') })).not.toThrow();
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
 

@@ -587,9 +587,11 @@ describe('formatReport', () => {
     const text = lines.join('\n');
     expect(text).toContain('registration 0.363 +- 0.011, identity 0.200 +- 0.010, refined 0.410 +- 0.012');
     expect(text).toContain('0.120% +- 0.030%, refined 0.210% +- 0.040% of voxels');
-    expect(formatReportMarkdown(report)).toContain(
+    const markdown = formatReportMarkdown(report);
+    expect(markdown).toContain(
       '| Structure | final Dice | general Dice | registration Dice | identity Dice | refined Dice |',
     );
+    expect(markdown).toContain('Refined: the registration after 30 Adam steps on each case alone (image terms only).');
   });
 
   it('report marks unscored cells', () => {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RrlMedSam } from '../src/nn/rrl/index.js';
 import { makePhantom } from '../src/pipeline/phantom.js';
 import { predict, disposePrediction, volumeTensor } from '../src/pipeline/experiment.js';
-import { refineRegistration } from '../src/pipeline/refine.js';
+import { refineOptionsOf, refineRegistration } from '../src/pipeline/refine.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 import { device } from './helpers.js';
 
@@ -71,7 +71,29 @@ describe('refineRegistration', () => {
       /refineRegistration: steps 2.5 must be a whole number/,
     );
     await expect(refineRegistration(model, atlas, atlas, { steps: 3, lr: 0 })).rejects.toThrow(/lr 0 must be above 0/);
+    await expect(refineRegistration(model, atlas, atlas, { steps: 3, smoothness: NaN })).rejects.toThrow(
+      'refineRegistration: smoothness NaN must be a finite weight of 0 or more',
+    );
     atlas.dispose();
     model.dispose();
+  });
+});
+
+describe('refineOptionsOf', () => {
+  it('takes the weights and window of model.json', () => {
+    expect(refineOptionsOf({ weights: { smoothness: 0.5, similarity: 2 }, nccWindow: 7 }, 30)).toEqual({
+      steps: 30,
+      smoothness: 0.5,
+      similarity: 2,
+      nccWindow: 7,
+    });
+  });
+
+  it('names the broken model.json fields', () => {
+    const broken = { weights: { smoothness: 1, similarity: null as unknown as number }, nccWindow: 4 };
+    expect(() => refineOptionsOf(broken, 3)).toThrow(
+      'refine: model.json has training.weights.similarity null, training.nccWindow 4; refinement needs',
+    );
+    expect(() => refineOptionsOf({} as never, 3)).toThrow(/training.weights.smoothness undefined/);
   });
 });

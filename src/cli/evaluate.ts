@@ -109,7 +109,7 @@ export async function evaluateLoaded(
     refine: settings.refine > 0 ? refineOptionsOf(descriptor.training, settings.refine) : undefined,
     onCase: (done, total, name) =>
       say(
-        `evaluate ${done}/${total}: ${name}${settings.refine > 0 ? `, registration refined by ${settings.refine} steps` : ''} ` +
+        `evaluate ${done}/${total}: ${name}${settings.refine > 0 ? `, registration refined by ${settings.refine} ${settings.refine === 1 ? 'step' : 'steps'}` : ''} ` +
           `(${((performance.now() - started) / 1000).toFixed(1)} s)`,
       ),
   });

@@ -3,7 +3,8 @@
 // written on the input's own grid and affine, so they overlay the input in
 // any viewer.
 
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { noGrad } from '../autograd/node.js';
 import { ready } from '../device.js';
 import { composeFlows, warp } from '../ops/warp.js';
@@ -102,10 +103,26 @@ export async function readScan(path: string, role: string): Promise<Volume> {
 }
 
 /**
+ * Returns the absolute path of `path` with every symbolic link resolved,
+ * for the parts that exist, so two spellings of one file compare equal.
+ */
+function canonicalPath(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return realpathSync(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    // The root exists, so the recursion ends there.
+    return parent === absolute ? absolute : join(canonicalPath(parent), basename(absolute));
+  }
+}
+
+/**
  * Throws a UsageError when an output path equals an input path or another
  * output path, or lies inside the `--model` folder, before any work, so
  * no result overwrites a scan, the model or another result. Both records
- * map flag names to paths (undefined when not given).
+ * map flag names to paths (undefined when not given). Paths compare
+ * after symbolic links are resolved.
  */
 export function checkDistinctOutputs(
   verb: string,
@@ -114,10 +131,10 @@ export function checkDistinctOutputs(
   model?: string,
 ): void {
   if (model !== undefined) {
-    const folder = resolve(model);
+    const folder = canonicalPath(model);
     for (const [flag, path] of Object.entries(outputs)) {
       if (path === undefined) continue;
-      const inside = relative(folder, resolve(path));
+      const inside = relative(folder, canonicalPath(path));
       if (inside !== '' && !inside.startsWith('..') && !isAbsolute(inside)) {
         throw new UsageError(
           `${verb}: --${flag} ${path} is inside the --model folder ${model}, whose files ` +
@@ -129,11 +146,11 @@ export function checkDistinctOutputs(
   }
   const seen = new Map<string, string>();
   for (const [flag, path] of Object.entries(inputs)) {
-    if (path !== undefined) seen.set(resolve(path), flag);
+    if (path !== undefined) seen.set(canonicalPath(path), flag);
   }
   for (const [flag, path] of Object.entries(outputs)) {
     if (path === undefined) continue;
-    const absolute = resolve(path);
+    const absolute = canonicalPath(path);
     const earlier = seen.get(absolute);
     if (earlier !== undefined) {
       throw new UsageError(
@@ -326,7 +343,7 @@ function refineSettings(loaded: LoadedModel, refine: number, say: (line: string)
     onDone: (result) => {
       progress.done();
       say(
-        `refined the registration in ${refine} steps: l1 L_smooth + l2 L_sim ` +
+        `refined the registration in ${refine} ${refine === 1 ? 'step' : 'steps'}: l1 L_smooth + l2 L_sim ` +
           `${result.lossBefore.toFixed(4)} -> ${result.lossAfter.toFixed(4)}`,
       );
     },

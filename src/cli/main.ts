@@ -97,7 +97,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       refine: {
         kind: 'integer',
         value: 'N',
-        help: 'Adam steps on this scan before the atlas is warped (default 0)',
+        help: 'Adam steps on this scan before the atlas is warped (needs --warped or --warped-labels)',
         min: 0,
         max: 1000,
         default: 0,
@@ -138,7 +138,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       refine: {
         kind: 'integer',
         value: 'N',
-        help: 'Adam steps on this pair alone before the field is taken (default 0)',
+        help: 'Adam steps on this pair alone before the field is taken',
         min: 0,
         max: 1000,
         default: 0,

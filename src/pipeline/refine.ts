@@ -40,7 +40,20 @@ export function refineOptionsOf(
   training: { weights: { smoothness: number; similarity: number }; nccWindow?: number },
   steps: number,
 ): RefineOptions {
-  const { weights, nccWindow = 9 } = training;
+  const weights = training?.weights;
+  const nccWindow = training?.nccWindow ?? 9;
+  const invalid = (value: unknown) => typeof value !== 'number' || !Number.isFinite(value) || value < 0;
+  const problems = [
+    invalid(weights?.smoothness) ? `training.weights.smoothness ${JSON.stringify(weights?.smoothness)}` : '',
+    invalid(weights?.similarity) ? `training.weights.similarity ${JSON.stringify(weights?.similarity)}` : '',
+    !Number.isInteger(nccWindow) || nccWindow < 1 || nccWindow % 2 === 0 ? `training.nccWindow ${JSON.stringify(nccWindow)}` : '',
+  ].filter((text) => text !== '');
+  if (problems.length > 0) {
+    throw new Error(
+      `refine: model.json has ${problems.join(', ')}; refinement needs the weights l1 and l2 as numbers of 0 or ` +
+        'more and an odd NCC window, as train writes them; restore model.json from the training run',
+    );
+  }
   return { steps, smoothness: weights.smoothness, similarity: weights.similarity, nccWindow };
 }
 
@@ -59,8 +72,9 @@ export interface RefineResult {
  * `options.steps` Adam steps on `atlas` -> `target` alone, with L_reg's
  * image terms (l1 L_smooth + l2 L_sim), and returns the field they then
  * predict. The weights are put back afterwards, so the model is unchanged
- * and the segmentation decoders never see the refined encoder. Both
- * tensors are [1, 1, D, H, W] on the atlas grid, as `predict` takes them.
+ * and the segmentation decoders never see the refined encoder. Both are
+ * [1, 1, D, H, W] images on the model's grid, the target preprocessed and
+ * affinely aligned to the atlas as segmentScan places it.
  */
 export async function refineRegistration(
   model: RrlMedSam,
@@ -74,6 +88,11 @@ export async function refineRegistration(
     throw new RangeError(`${op}: steps ${steps} must be a whole number of 0 or more`);
   }
   if (!(lr > 0)) throw new RangeError(`${op}: lr ${lr} must be above 0`);
+  for (const [name, weight] of [['smoothness', smoothness], ['similarity', similarity]] as const) {
+    if (!Number.isFinite(weight) || weight < 0) {
+      throw new RangeError(`${op}: ${name} ${weight} must be a finite weight of 0 or more`);
+    }
+  }
   const imageLoss = (flow: Tensor) =>
     add(
       scale(smoothnessLoss(flow), smoothness),

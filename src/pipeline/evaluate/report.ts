@@ -163,7 +163,8 @@ function reportTable(report: EvaluationReport, plusMinus: string): ReportTable {
   ];
   if (report.refine) {
     heading.push(
-      `refined: the registration after ${report.refine.steps} Adam steps on each case alone (image terms only)`,
+      `refined: the registration after ${report.refine.steps} Adam ${report.refine.steps === 1 ? 'step' : 'steps'} ` +
+        'on each case alone (image terms only)',
     );
   }
   const header = ['Dice', ...columns];
@@ -224,6 +225,7 @@ export function formatReportMarkdown(report: EvaluationReport): string {
     '',
     table.heading[1].replace(/^grid/, 'Grid') + '.',
     '',
+    ...table.heading.slice(2).flatMap((line) => [line.replace(/^refined:/, 'Refined:') + '.', '']),
     row(table.header.map((name, i) => (i > 0 ? `${name} Dice` : 'Structure'))),
     row(table.header.map((_, i) => (i === 0 ? '---' : '---:'))),
     ...rows,
