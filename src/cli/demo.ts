@@ -164,7 +164,8 @@ export async function runDemo(settings: DemoSettings, say: (line: string) => voi
   const refine = settings.refine ?? (settings.quick ? DEMO_REFINE.quick : DEMO_REFINE.full);
   say(
     `demo: ${steps} + ${steps} iterations at ${settings.size}^3 (cpu preset) on the embedded ` +
-      `IXI scans, into ${out}`,
+      `IXI scans, into ${out}` +
+      (refine > 0 ? `; the test scans' registration is also refined by ${refine} steps each` : ''),
   );
   const started = performance.now();
   const main = await trainAndEvaluate(settings, out, steps, 'full', refine, say);
