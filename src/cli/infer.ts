@@ -235,7 +235,7 @@ export async function runSegment(
       scan,
       labelIds(loaded),
       undefined,
-      { refine: refineSettings(loaded, settings.refine ?? 0, say) },
+      { warpedLabels: settings.warpedLabels !== undefined, refine: refineSettings(loaded, settings.refine ?? 0, say) },
     );
     await writeNiftiFile(settings.out, result.labels, { labels: true });
     say(`wrote ${settings.out} (${result.labels.dims.join('x')}, the input's grid)`);
@@ -243,7 +243,7 @@ export async function runSegment(
       await writeNiftiFile(settings.warped, result.warpedAtlas);
       say(`wrote ${settings.warped}`);
     }
-    if (settings.warpedLabels) {
+    if (settings.warpedLabels && result.warpedLabels) {
       await writeNiftiFile(settings.warpedLabels, result.warpedLabels, { labels: true });
       say(`wrote ${settings.warpedLabels} (the atlas labels warped by the registration, the input's grid)`);
     }

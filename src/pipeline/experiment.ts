@@ -226,14 +226,15 @@ export interface SegmentationResult {
   warpedAtlas: Volume;
   /**
    * The atlas label map warped (nearest) onto the input's grid, with the
-   * same ids as `labels`: the registration branch's segmentation.
+   * same ids as `labels`: the registration branch's segmentation. Present
+   * when SegmentScanOptions.warpedLabels asked for it.
    */
-  warpedLabels: Volume;
+  warpedLabels?: Volume;
   /**
    * The same results on the atlas grid (x fastest), with the aligned scan,
    * for scoring and previews.
    */
-  onAtlasGrid: { image: Float32Array; labels: Float32Array; warped: Float32Array; warpedLabels: Float32Array };
+  onAtlasGrid: { image: Float32Array; labels: Float32Array; warped: Float32Array; warpedLabels?: Float32Array };
   /** The scan's preprocessing and alignment onto the atlas grid. */
   placement: Omit<AtlasSpaceScan, 'image'>;
   /** Wall time of each part in milliseconds. */
@@ -249,6 +250,8 @@ export type SegmentationStage = 'align' | 'inference' | 'resample';
 
 /** Options of segmentScan besides its progress callback. */
 export interface SegmentScanOptions {
+  /** Also warp the atlas label map onto the input (default false). */
+  warpedLabels?: boolean;
   /**
    * Refine the registration on this scan before the atlas is warped
    * (refineRegistration). The final label map `labels` does not change.
@@ -282,7 +285,7 @@ export async function segmentScan(
     const prediction = predict(model, atlasImage, placed.image);
     let labels: Float32Array;
     let warped: Float32Array;
-    let warpedLabels: Float32Array;
+    let warpedLabels: Float32Array | undefined;
     let image: Float32Array;
     try {
       image = await placed.image.toArray();
@@ -291,12 +294,12 @@ export async function segmentScan(
         const refined = await refineRegistration(model, atlasImage, placed.image, options.refine!);
         const refinedWarp = noGrad(() => warp(atlasImage, refined.flow));
         warped = await refinedWarp.toArray();
-        warpedLabels = await warpLabels(atlas.labels, refined.flow);
+        if (options.warpedLabels) warpedLabels = await warpLabels(atlas.labels, refined.flow);
         refinedWarp.dispose();
         refined.flow.dispose();
       } else {
         warped = await prediction.warped.toArray();
-        warpedLabels = await warpLabels(atlas.labels, prediction.flow);
+        if (options.warpedLabels) warpedLabels = await warpLabels(atlas.labels, prediction.flow);
       }
     } finally {
       disposePrediction(prediction);
@@ -309,9 +312,9 @@ export async function segmentScan(
     const warpedBack = alignedToSourceGrid(warped, placed.preprocessed, placed.alignment, {
       mode: 'linear',
     });
-    const warpedLabelsBack = alignedToSourceGrid(warpedLabels, placed.preprocessed, placed.alignment, {
-      labelTable: labelIds,
-    });
+    const warpedLabelsBack =
+      warpedLabels &&
+      alignedToSourceGrid(warpedLabels, placed.preprocessed, placed.alignment, { labelTable: labelIds });
     const finished = performance.now();
     // The outputs keep the input's qform and sform codes, so viewers treat
     // their affine as the same kind of space as the input's.
@@ -319,7 +322,7 @@ export async function segmentScan(
     return {
       labels: { ...back, ...codes, datatype: 'int16', description: 'rrl-medsam segmentation' },
       warpedAtlas: { ...warpedBack, ...codes, datatype: 'float32', description: 'rrl-medsam warped atlas' },
-      warpedLabels: {
+      warpedLabels: warpedLabelsBack && {
         ...warpedLabelsBack,
         ...codes,
         datatype: 'int16',

@@ -18,7 +18,7 @@ import { tidy, type Tensor } from '../tensor.js';
 export interface RefineOptions {
   /** Adam steps on the pair (0 returns the network's own field). */
   steps: number;
-  /** Adam learning rate (default 1e-3, the training rate). */
+  /** Adam learning rate (default 1e-3, the paper's training rate). */
   lr?: number;
   /** Weight l1 of L_smooth (default 1). */
   smoothness?: number;
@@ -33,8 +33,8 @@ export interface RefineOptions {
 }
 
 /**
- * Refinement settings that match a model's training: its weights l1 and
- * l2 and its NCC window (model.json's "training" entry).
+ * Returns refinement settings that match a model's training: its weights
+ * l1 and l2 and its NCC window (model.json's "training" entry).
  */
 export function refineOptionsOf(
   training: { weights: { smoothness: number; similarity: number }; nccWindow?: number },
