@@ -303,6 +303,6 @@ export { segmentScan } from './pipeline/experiment.js';
 export type { SegmentationResult, SegmentationStage, SegmentScanOptions } from './pipeline/experiment.js';
 export { warpScanThroughField } from './pipeline/warp-scan.js';
 export type { WarpScanMode } from './pipeline/warp-scan.js';
-// Instance optimisation of the registration branch on one pair.
-export { refineOptionsOf, refineRegistration } from './pipeline/refine.js';
-export type { RefineOptions, RefineResult } from './pipeline/refine.js';
+// Instance optimisation of the registration on one pair.
+export { REFINE_LEARNING_RATES, refineOptionsOf, refineRegistration } from './pipeline/refine.js';
+export type { RefineMode, RefineOptions, RefineResult } from './pipeline/refine.js';

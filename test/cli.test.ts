@@ -447,6 +447,7 @@ describe('command line', () => {
     expect(refined.output).toContain('registration refined by 3 steps');
     const refinedReport = JSON.parse(await readFile(join(refinedFolder, 'report.json'), 'utf8'));
     expect(refinedReport.refine.steps).toBe(3);
+    expect(refinedReport.refine.mode).toBe('field');
     expect(refinedReport.refine.folding.count).toBe(1);
     expect(Object.keys(refinedReport.dice.refined.perLabel)).toHaveLength(descriptor.labels.length - 1);
     expect(refinedReport.ncc.refined.count).toBe(1);

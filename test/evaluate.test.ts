@@ -580,7 +580,12 @@ describe('formatReport', () => {
     report.ncc.refined = statistics(0.41, 0.012);
     report.refine = { steps: 30, folding: statistics(0.0021, 0.0004) };
     const lines = formatReport(report).split('\n');
+    // A report written before the mode was recorded names none.
     expect(lines[2]).toBe('refined: the registration after 30 Adam steps on each case alone (image terms only)');
+    const named = formatReport({ ...report, refine: { ...report.refine, mode: 'field' } }).split('\n');
+    expect(named[2]).toBe(
+      'refined: the registration after 30 Adam steps on each case alone (image terms only), moving the displacement field',
+    );
     expect(lines[4].split(/\s{2,}/)).toEqual(['Dice', 'final', 'general', 'registration', 'identity', 'refined']);
     expect(lines[5].split(/\s{2,}/).at(-1)).toBe('0.830 +- 0.020');
     expect(lines[7].split(/\s{2,}/).at(-1)).toBe('0.680 +- 0.030');

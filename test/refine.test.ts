@@ -3,7 +3,7 @@ import { RrlMedSam } from '../src/nn/rrl/index.js';
 import { makePhantom } from '../src/pipeline/phantom.js';
 import { predict, disposePrediction, volumeTensor } from '../src/pipeline/experiment.js';
 import { refineOptionsOf, refineRegistration } from '../src/pipeline/refine.js';
-import { tensor, type Tensor } from '../src/tensor.js';
+import { liveTensorCount, tensor, type Tensor } from '../src/tensor.js';
 import { device } from './helpers.js';
 
 beforeAll(device);
@@ -35,7 +35,7 @@ describe('refineRegistration', () => {
     model.dispose();
   });
 
-  it('lowers the loss and restores the weights', async () => {
+  it('network mode restores the weights', async () => {
     const model = new RrlMedSam({ preset: 'tiny', numClasses: 2 });
     const atlas = phantomTensor(1);
     const target = phantomTensor(2);
@@ -43,6 +43,7 @@ describe('refineRegistration', () => {
     const seen: number[] = [];
     const result = await refineRegistration(model, atlas, target, {
       steps: 8,
+      mode: 'network',
       lr: 1e-2,
       nccWindow: 5,
       onStep: (done) => seen.push(done),
@@ -64,6 +65,38 @@ describe('refineRegistration', () => {
     model.dispose();
   });
 
+  it('field mode is deterministic and keeps weights', async () => {
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 2 });
+    const atlas = phantomTensor(1);
+    const target = phantomTensor(2);
+    const before = await weights(model);
+    const own = predict(model, atlas, target);
+    const plain = await own.flow.toArray();
+    disposePrediction(own);
+    const live = liveTensorCount();
+    const first = await refineRegistration(model, atlas, target, { steps: 8, nccWindow: 5 });
+    // The refined field is the one tensor left behind.
+    expect(liveTensorCount()).toBe(live + 1);
+    expect(first.flow.requiresGrad).toBe(false);
+    expect(first.flow.grad).toBeNull();
+    // Eight steps at the default rate of 0.1 voxels lower l1 L_smooth +
+    // l2 L_sim of the phantom pair by far more than rounding.
+    expect(first.lossAfter).toBeLessThan(first.lossBefore - 0.01);
+    const refined = await first.flow.toArray();
+    const moved = refined.reduce((most, value, index) => Math.max(most, Math.abs(value - plain[index])), 0);
+    expect(moved).toBeGreaterThan(0.05);
+    // Adam moves a value by at most lr (1 - beta1) / sqrt(1 - beta2) per step.
+    expect(moved).toBeLessThanOrEqual(8 * 0.1 * (0.1 / Math.sqrt(0.001)));
+    const after = await weights(model);
+    after.forEach((values, index) => expect(values).toEqual(before[index]));
+    expect(model.parameters().every((t) => t.grad === null)).toBe(true);
+    const second = await refineRegistration(model, atlas, target, { steps: 8, nccWindow: 5 });
+    expect(await second.flow.toArray()).toEqual(refined);
+    expect(second.lossAfter).toBe(first.lossAfter);
+    [first.flow, second.flow, atlas, target].forEach((t) => t.dispose());
+    model.dispose();
+  });
+
   it('rejects a step count that is not a whole number', async () => {
     const model = new RrlMedSam({ preset: 'tiny', numClasses: 2 });
     const atlas = tensor(new Float32Array(SIZE ** 3), [1, 1, SIZE, SIZE, SIZE]);
@@ -71,6 +104,9 @@ describe('refineRegistration', () => {
       /refineRegistration: steps 2.5 must be a whole number/,
     );
     await expect(refineRegistration(model, atlas, atlas, { steps: 3, lr: 0 })).rejects.toThrow(/lr 0 must be above 0/);
+    await expect(refineRegistration(model, atlas, atlas, { steps: 3, mode: 'weights' as never })).rejects.toThrow(
+      `refineRegistration: mode "weights" must be 'field' or 'network'`,
+    );
     await expect(refineRegistration(model, atlas, atlas, { steps: 3, smoothness: NaN })).rejects.toThrow(
       'refineRegistration: smoothness NaN must be a finite weight of 0 or more',
     );

@@ -125,8 +125,9 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
     description:
       'Aligns --moving onto --fixed (affine, then the model\'s deformation) and writes the warped\n' +
       'moving scan on the fixed scan\'s own grid; optionally the displacement field and the\n' +
-      'moving scan\'s labels warped with nearest sampling. --refine N first trains the registration\n' +
-      'branch for N steps on this pair alone (image terms only; the model folder is unchanged).',
+      'moving scan\'s labels warped with nearest sampling. --refine N first optimises the predicted\n' +
+      'displacement field for N Adam steps on this pair alone (image terms only; the model folder\n' +
+      'is unchanged).',
     flags: {
       model: { kind: 'string', value: 'DIR', help: 'model folder written by train or demo', required: true },
       moving: { kind: 'string', value: 'FILE', help: 'scan to move', required: true },
@@ -138,7 +139,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       refine: {
         kind: 'integer',
         value: 'N',
-        help: 'Adam steps on this pair alone before the field is taken',
+        help: 'Adam steps on the displacement field of this pair before it is taken',
         min: 0,
         max: 1000,
         default: 0,
@@ -169,7 +170,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       'the general branch, the registration and the identity transform (Dice per structure),\n' +
       'with local NCC, folding fraction and HD95. Writes report.json, report.md, PNG panels and\n' +
       'the predicted label maps (on each input\'s grid) into --out. --refine N also scores the\n' +
-      'registration after N Adam steps on each case alone (the "refined" column).',
+      'registration after N Adam steps on each case\'s displacement field (the "refined" column).',
     flags: {
       model: { kind: 'string', value: 'DIR', help: 'model folder written by train or demo', required: true },
       manifest: { kind: 'string', value: 'FILE', help: 'manifest whose test scans are scored', required: true },
@@ -178,7 +179,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       refine: {
         kind: 'integer',
         value: 'N',
-        help: 'also score the registration after N Adam steps on each case alone',
+        help: 'also score the registration after N Adam steps on each case\'s displacement field',
         min: 0,
         max: 1000,
         default: 0,
@@ -205,7 +206,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       'Trains on the embedded IXI scans (atlas IXI012, five unlabelled training scans), evaluates\n' +
       'on the four held-out scans and writes the model, report and previews into --out. The full\n' +
       'run is 300 + 300 iterations at 64^3 with the cpu preset, l3 = 0 (L_reg without its Dice\n' +
-      'term) and learning rate 3e-3, scored with the registration also refined by 60 steps per\n' +
+      'term) and learning rate 3e-3, scored with the registration also refined by 100 steps per\n' +
       'test scan; --quick runs a few-minute version.\n' +
       '--ablation also trains and scores the paper\'s five variants at the --quick setting.',
     flags: {
@@ -218,7 +219,7 @@ const VERBS: Record<string, VerbSpec & { run: (flags: ParsedFlags, given: Set<st
       refine: {
         kind: 'integer',
         value: 'N',
-        help: 'instance optimisation steps per test scan (default 60, 0 with --quick)',
+        help: 'instance optimisation steps per test scan (default 100)',
         min: 0,
         max: 1000,
       },

@@ -295,7 +295,7 @@ export async function evaluateModel(
     extra,
   };
   if (refineSteps > 0) {
-    report.refine = { steps: refineSteps, folding: meanStd(foldingRefined) };
+    report.refine = { steps: refineSteps, mode: options.refine?.mode ?? 'field', folding: meanStd(foldingRefined) };
     report.dice.refined = summary('refined');
     report.ncc.refined = meanStd(ncc.refined);
   }

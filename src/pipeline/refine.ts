@@ -1,8 +1,10 @@
-// Instance optimisation of the registration branch: a few Adam steps on
-// one (atlas, target) pair before its field is taken. A network trained on
-// a handful of scans fits a scan it has not seen less well than its
-// training scans, and these steps close part of that gap (bench/README.md
-// measures it). Only image terms enter the loss, so no label is used.
+// Instance optimisation of the registration: a few Adam steps on one
+// (atlas, target) pair before its field is taken. A network trained on a
+// handful of scans fits a scan it has not seen less well than its training
+// scans, and these steps close part of that gap (bench/README.md measures
+// it). Only image terms enter the loss, so no label is used. The default
+// optimises the network's displacement field itself; the other mode trains
+// the network's weights on the pair and takes the field they predict.
 
 import { noGrad } from '../autograd/node.js';
 import { sync } from '../device.js';
@@ -15,10 +17,23 @@ import { warp } from '../ops/warp.js';
 import { Adam } from '../optim/adam.js';
 import { tidy, type Tensor } from '../tensor.js';
 
+/**
+ * The parameters of the refinement: 'field' for the displacement field's
+ * voxels, starting from the network's prediction, or 'network' for the
+ * weights of the medical encoder and the registration decoder, whose
+ * prediction is then the field.
+ */
+export type RefineMode = 'field' | 'network';
+
+/** Adam's default learning rate per mode: voxels per step for a field. */
+export const REFINE_LEARNING_RATES: Readonly<Record<RefineMode, number>> = Object.freeze({ field: 0.1, network: 1e-3 });
+
 export interface RefineOptions {
   /** Adam steps on the pair (0 returns the network's own field). */
   steps: number;
-  /** Adam learning rate (default 1e-3, the paper's training rate). */
+  /** The parameters the steps train (default 'field'). */
+  mode?: RefineMode;
+  /** Adam learning rate (default REFINE_LEARNING_RATES of the mode). */
   lr?: number;
   /** Weight l1 of L_smooth (default 1). */
   smoothness?: number;
@@ -68,12 +83,14 @@ export interface RefineResult {
 }
 
 /**
- * Trains the medical encoder and the registration decoder of `model` for
- * `options.steps` Adam steps on `atlas` -> `target` alone, with L_reg's
- * image terms (l1 L_smooth + l2 L_sim), and returns the field they then
- * predict. The weights are put back afterwards, so the model is unchanged
- * and the segmentation decoders never see the refined encoder. Both are
- * [1, 1, D, H, W] images on the model's grid, the target preprocessed and
+ * Minimises L_reg's image terms (l1 L_smooth + l2 L_sim) for `atlas` ->
+ * `target` alone by `options.steps` Adam steps and returns the refined
+ * field. In 'field' mode the steps move the network's predicted field
+ * directly. In 'network' mode they train the medical encoder and the
+ * registration decoder, the field is their prediction, and the weights are
+ * put back afterwards. Either way the model is unchanged and the
+ * segmentation decoders never see the refinement. Both images are
+ * [1, 1, D, H, W] on the model's grid, the target preprocessed and
  * affinely aligned to the atlas as segmentScan places it.
  */
 export async function refineRegistration(
@@ -83,10 +100,14 @@ export async function refineRegistration(
   options: RefineOptions,
 ): Promise<RefineResult> {
   const op = 'refineRegistration';
-  const { steps, lr = 1e-3, smoothness = 1, similarity = 1, nccWindow = 9, onStep, onDone } = options;
+  const { steps, mode = 'field', smoothness = 1, similarity = 1, nccWindow = 9, onStep, onDone } = options;
   if (!Number.isInteger(steps) || steps < 0) {
     throw new RangeError(`${op}: steps ${steps} must be a whole number of 0 or more`);
   }
+  if (mode !== 'field' && mode !== 'network') {
+    throw new RangeError(`${op}: mode ${JSON.stringify(mode)} must be 'field' or 'network'`);
+  }
+  const lr = options.lr ?? REFINE_LEARNING_RATES[mode];
   if (!(lr > 0)) throw new RangeError(`${op}: lr ${lr} must be above 0`);
   for (const [name, weight] of [['smoothness', smoothness], ['similarity', similarity]] as const) {
     if (!Number.isFinite(weight) || weight < 0) {
@@ -98,27 +119,44 @@ export async function refineRegistration(
       scale(smoothnessLoss(flow), smoothness),
       scale(nccLoss(warp(atlas, flow), target, { window: nccWindow }), similarity),
     );
-  const fieldAndLoss = () =>
-    noGrad(() =>
-      tidy(() => {
-        const flow = model.register(atlas, target).flow;
-        return [flow, imageLoss(flow)];
-      }),
-    );
-  const [startFlow, startLoss] = fieldAndLoss();
+  const [startFlow, startLoss] = noGrad(() =>
+    tidy(() => {
+      const flow = model.register(atlas, target).flow;
+      return [flow, imageLoss(flow)];
+    }),
+  );
   const lossBefore = await startLoss.item();
   startLoss.dispose();
   if (steps === 0) return { flow: startFlow, lossBefore, lossAfter: lossBefore };
-  startFlow.dispose();
 
-  const parameters = [...model.medicalEncoder.parameters(), ...model.registrationDecoder.parameters()];
-  const saved = parameters.map((t) => cloneTensor(`${op}.save`, t));
+  const settings = { steps, lr, onStep, imageLoss };
+  let refined: Omit<RefineResult, 'lossBefore'>;
+  if (mode === 'field') {
+    refined = await optimiseField(startFlow, settings);
+  } else {
+    startFlow.dispose();
+    refined = await optimiseNetwork(model, atlas, target, settings);
+  }
+  const result = { ...refined, lossBefore };
+  onDone?.(result);
+  return result;
+}
+
+interface StepSettings {
+  steps: number;
+  lr: number;
+  onStep?: (done: number, steps: number) => void;
+  imageLoss: (flow: Tensor) => Tensor;
+}
+
+/** Runs `steps` Adam steps of `loss`, waiting for the device after each. */
+async function adamSteps(parameters: Tensor[], loss: () => Tensor, { steps, lr, onStep }: StepSettings): Promise<void> {
   const optimizer = new Adam(parameters, { lr });
   try {
     for (let step = 0; step < steps; step++) {
       tidy(() => {
         optimizer.zeroGrad();
-        imageLoss(model.register(atlas, target).flow).backward();
+        loss().backward();
         optimizer.step();
         optimizer.zeroGrad();
       });
@@ -127,16 +165,53 @@ export async function refineRegistration(
       await sync();
       onStep?.(step + 1, steps);
     }
-    const [flow, endLoss] = fieldAndLoss();
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+/** Moves the voxels of `flow` (taken over) and returns them with their loss. */
+async function optimiseField(flow: Tensor, settings: StepSettings): Promise<Omit<RefineResult, 'lossBefore'>> {
+  flow.requiresGrad = true;
+  try {
+    await adamSteps([flow], () => settings.imageLoss(flow), settings);
+  } catch (error) {
+    flow.dispose();
+    throw error;
+  } finally {
+    flow.requiresGrad = false;
+    flow.grad?.dispose();
+    flow.grad = null;
+  }
+  const endLoss = noGrad(() => tidy(() => settings.imageLoss(flow)));
+  const lossAfter = await endLoss.item();
+  endLoss.dispose();
+  return { flow, lossAfter };
+}
+
+/** Trains the registration's weights on the pair; returns their field. */
+async function optimiseNetwork(
+  model: RrlMedSam,
+  atlas: Tensor,
+  target: Tensor,
+  settings: StepSettings,
+): Promise<Omit<RefineResult, 'lossBefore'>> {
+  const parameters = [...model.medicalEncoder.parameters(), ...model.registrationDecoder.parameters()];
+  const saved = parameters.map((t) => cloneTensor('refineRegistration.save', t));
+  try {
+    await adamSteps(parameters, () => settings.imageLoss(model.register(atlas, target).flow), settings);
+    const [flow, endLoss] = noGrad(() =>
+      tidy(() => {
+        const field = model.register(atlas, target).flow;
+        return [field, settings.imageLoss(field)];
+      }),
+    );
     const lossAfter = await endLoss.item();
     endLoss.dispose();
-    const result = { flow, lossBefore, lossAfter };
-    onDone?.(result);
-    return result;
+    return { flow, lossAfter };
   } finally {
-    parameters.forEach((t, index) => copyInto(`${op}.restore`, t, saved[index]));
+    parameters.forEach((t, index) => copyInto('refineRegistration.restore', t, saved[index]));
     saved.forEach((t) => t.dispose());
-    optimizer.dispose();
     model.zeroGrad();
   }
 }

@@ -1,6 +1,7 @@
 // The evaluation report: its JSON shape (report.json) and its renderings as
 // a text table for the terminal and as Markdown.
 
+import type { RefineMode } from '../refine.js';
 import type { Statistics, Summary } from './summary.js';
 
 /** Scores of a trained model on the test set, as written to report.json. */
@@ -34,10 +35,10 @@ export interface EvaluationReport {
   ncc: { registration: Statistics; identity: Statistics; refined?: Statistics };
   /**
    * Present when the registration was also scored after instance
-   * optimisation: its Adam steps per case and the folding fraction of the
-   * refined fields.
+   * optimisation: its Adam steps per case, what they trained (refine.ts)
+   * and the folding fraction of the refined fields.
    */
-  refine?: { steps: number; folding: Statistics };
+  refine?: { steps: number; mode?: RefineMode; folding: Statistics };
   /** Fraction of voxels where the displacement folds (det J <= 0). */
   folding: Statistics;
   /** 95th-percentile Hausdorff distance per structure, in mm. */
@@ -45,6 +46,13 @@ export interface EvaluationReport {
   /** Further summaries by title, such as Dice over other label sets. */
   extra?: Record<string, Summary>;
 }
+
+/** Words of the report's heading for each refinement mode (none for reports older than the mode). */
+const REFINE_MODE_WORDS: Record<RefineMode | 'unknown', string> = {
+  field: ', moving the displacement field',
+  network: ', training the registration network',
+  unknown: '',
+};
 
 const DICE_COLUMNS = ['final', 'general', 'registration', 'identity', 'refined'] as const;
 type DiceColumn = (typeof DICE_COLUMNS)[number];
@@ -164,7 +172,7 @@ function reportTable(report: EvaluationReport, plusMinus: string): ReportTable {
   if (report.refine) {
     heading.push(
       `refined: the registration after ${report.refine.steps} Adam ${report.refine.steps === 1 ? 'step' : 'steps'} ` +
-        'on each case alone (image terms only)',
+        `on each case alone (image terms only)${REFINE_MODE_WORDS[report.refine.mode ?? 'unknown']}`,
     );
   }
   const header = ['Dice', ...columns];
