@@ -39,7 +39,7 @@ interface DemoState {
   busy: string | null;
   model: { source: string; step: number } | null;
   scan: { name: string; dims: number[] } | null;
-  segmentation: { timings: Record<string, number> } | null;
+  segmentation: { timings: Record<string, number>; refineSteps: number; overlay: string } | null;
   losses: Partial<Record<string, number>>[];
   messages: string[];
 }
@@ -66,6 +66,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 const DATA = join(ROOT, 'data', 'ixi-brain');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const SCAN = 'images/IXI039-HH-1261_t1.nii.gz';
+// Refinement steps of the page's segmentation and of the CLI's.
+const REFINE_STEPS = 3;
 
 // Measured on SwiftShader on a loaded 2-core machine: a segmentation
 // took 10 to 15 s, a training step of the tiny model at 32^3 5 to 10 s.
@@ -75,6 +77,7 @@ let folder: string;
 let modelFolder: string;
 let otherConfigFolder: string;
 let cliLabels: Volume;
+let cliWarpedLabels: Volume;
 let browser: Browser;
 let server: WebServer;
 let page: Page;
@@ -229,13 +232,16 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     ]);
     expect(trained).toBe(0);
     const cliOut = join(folder, 'cli-labels.nii.gz');
+    const cliWarpedOut = join(folder, 'cli-warped-labels.nii.gz');
     const segmented = await runCli([
       'segment',
       ...['--model', modelFolder, '--input', join(DATA, SCAN)],
-      ...['--out', cliOut],
+      ...['--out', cliOut, '--warped-labels', cliWarpedOut],
+      ...['--refine', String(REFINE_STEPS)],
     ]);
     expect(segmented).toBe(0);
     cliLabels = readNifti(new Uint8Array(await readFile(cliOut)));
+    cliWarpedLabels = readNifti(new Uint8Array(await readFile(cliWarpedOut)));
     otherConfigFolder = join(folder, 'other-config');
     await writeOtherConfigFolder(modelFolder, otherConfigFolder);
     badInputs = await writeBadInputs(folder);
@@ -274,14 +280,21 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
         subtree: true,
       });
     });
+    await page.fill('#refine-steps', String(REFINE_STEPS));
     await page.click('#segment');
     await waitIdle(page);
     const state = await pageState(page);
     expect(state.messages).toEqual([]);
     expect(state.segmentation).not.toBeNull();
+    expect(state.segmentation!.refineSteps).toBe(REFINE_STEPS);
     const statuses = await page.evaluate(() => (window as unknown as { statusTexts: string[] }).statusTexts);
-    const steps = statuses.filter((text) => text.startsWith('Step ')).map((text) => text.slice(0, 11));
-    expect(steps).toEqual(['Step 1 of 3', 'Step 2 of 3', 'Step 3 of 3']);
+    const parts = statuses.filter((text) => text.startsWith('Step ')).map((text) => text.slice(0, 11));
+    expect([...new Set(parts)]).toEqual(['Step 1 of 3', 'Step 2 of 3', 'Step 3 of 3']);
+    const refining = statuses.filter((text) => text.includes('refining the registration'));
+    expect(refining.at(-1)).toContain(`step ${REFINE_STEPS} of ${REFINE_STEPS}`);
+    expect(await page.textContent('#segment-status')).toContain(
+      `the atlas labels were warped with its field refined by ${REFINE_STEPS} steps`,
+    );
 
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -305,6 +318,22 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     const agreement = same / pageLabels.data.length;
     expect(agreement).toBeGreaterThan(0.999);
 
+    const [warpedDownload] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('#download-warped-labels'),
+    ]);
+    expect(warpedDownload.suggestedFilename()).toBe('IXI039-HH-1261_t1_warped-atlas-labels.nii.gz');
+    const pageWarped = readNifti(new Uint8Array(await readFile(await warpedDownload.path())));
+    expect(pageWarped.dims).toEqual(cliWarpedLabels.dims);
+    let sameWarped = 0;
+    for (let i = 0; i < pageWarped.data.length; i++) {
+      if (pageWarped.data[i] === cliWarpedLabels.data[i]) sameWarped += 1;
+    }
+    // The refinement follows the sign of gradients near 0 at its first
+    // Adam step, where SwiftShader and lavapipe may round apart.
+    const warpedAgreement = sameWarped / pageWarped.data.length;
+    expect(warpedAgreement).toBeGreaterThan(0.99);
+
     await writeFile(
       join(ARTIFACTS, 'web-demo-timings.json'),
       JSON.stringify(
@@ -312,6 +341,7 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
           adapter: state.adapter,
           timings: state.segmentation!.timings,
           agreement,
+          warpedAgreement,
         },
         null,
         2,
@@ -330,6 +360,20 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
       fullPage: true,
     });
     expect(luminanceVariance(png)).toBeGreaterThan(100);
+  });
+
+  it('overlay switches to atlas labels', async () => {
+    const final = await page.locator('#viewer-box').screenshot();
+    await page.selectOption('#overlay', 'atlas');
+    await waitIdle(page);
+    expect((await pageState(page)).segmentation?.overlay).toBe('atlas');
+    await page.waitForTimeout(500);
+    const atlas = await page.locator('#viewer-box').screenshot({
+      path: join(ARTIFACTS, 'web-demo-viewer-atlas.png'),
+    });
+    expect(luminanceVariance(atlas)).toBeGreaterThan(100);
+    expect(Buffer.compare(atlas, final)).not.toBe(0);
+    await page.selectOption('#overlay', 'final');
   });
 
   it('fine-tunes the registration and plots the loss', async () => {

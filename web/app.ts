@@ -9,6 +9,7 @@ import {
   type SegmentationResult,
 } from '../src/pipeline/experiment.js';
 import { writeNifti } from '../src/pipeline/nifti-write.js';
+import { refineOptionsOf } from '../src/pipeline/refine.js';
 import type { StepResult } from '../src/pipeline/train/index.js';
 import { FINE_TUNE_SERIES, fineTuneRegistration } from './fine-tune.js';
 import {
@@ -52,6 +53,10 @@ export interface DemoState {
     timings: SegmentationResult['timings'];
     structuresFound: number;
     dims: number[];
+    /** Refinement steps of the field that warped the atlas labels. */
+    refineSteps: number;
+    /** The label map the viewer shows over the scan. */
+    overlay: Overlay;
   } | null;
   /** Loss values plotted in the last training run, one entry per step. */
   losses: Partial<Record<string, number>>[];
@@ -59,11 +64,15 @@ export interface DemoState {
   messages: string[];
 }
 
+/** The final segmentation (yhat_m) or the atlas labels warped onto the scan. */
+type Overlay = 'final' | 'atlas';
+
 interface Segmentation {
   scanName: string;
   labels: Uint8Array;
   warped: Uint8Array;
-  summary: NonNullable<DemoState['segmentation']>;
+  warpedLabels: Uint8Array;
+  summary: Omit<NonNullable<DemoState['segmentation']>, 'overlay'>;
 }
 
 /** Loss terms plotted while a quick model trains (both stages log them). */
@@ -94,12 +103,22 @@ export class DemoApp {
   private busy: string | null = null;
   /** Picked or dropped files still being read, before their task starts. */
   private reads = 0;
+  /** Overlay switches whose viewer update has not finished. */
+  private overlaySwitches = 0;
   private stopping = false;
   private losses: Partial<Record<string, number>>[] = [];
   private readonly plot = new LossPlot(element('loss-plot'));
   private readonly viewer = new Viewer(element('viewer'), (text) => {
     element('viewer-location').textContent = text;
   });
+
+  /** Returns the running task, or the file reads and overlay updates in progress. */
+  private activity(): string | null {
+    if (this.busy) return this.busy;
+    if (this.reads > 0) return 'reading files';
+    if (this.overlaySwitches > 0) return 'drawing the overlay';
+    return null;
+  }
 
   /** Returns the state as plain data. */
   state(): DemoState {
@@ -109,7 +128,7 @@ export class DemoApp {
       adapter: this.adapter,
       // Files being read count as busy, so a caller that waits for idle
       // does not return between a pick and the task it starts.
-      busy: this.busy ?? (this.reads > 0 ? 'reading files' : null),
+      busy: this.activity(),
       model: model && {
         source: model.source,
         classes: model.descriptor.labels.length,
@@ -120,7 +139,7 @@ export class DemoApp {
         name: this.scan.name,
         dims: [...this.scan.volume.dims],
       },
-      segmentation: this.result?.summary ?? null,
+      segmentation: this.result && { ...this.result.summary, overlay: this.overlay() },
       losses: [...this.losses],
       messages: [
         ...document.querySelectorAll<HTMLElement>('#messages .message'),
@@ -242,6 +261,7 @@ export class DemoApp {
     set('scan-load', idle);
     set('download-labels', this.result !== null);
     set('download-warped', this.result !== null);
+    set('download-warped-labels', this.result !== null);
     set('download-model', idle && this.model !== null);
     document.body.dataset.busy = this.busy ?? '';
   }
@@ -293,8 +313,12 @@ export class DemoApp {
     });
   }
 
-  /** Segments the loaded scan and shows the labels over it. */
-  segment(): Promise<void> {
+  /**
+   * Segments the loaded scan, warps the atlas labels onto it with the
+   * field refined by `refineSteps` Adam steps, and shows the chosen labels
+   * over it.
+   */
+  segment(refineSteps: number): Promise<void> {
     return this.run('segmenting', 'Segmentation', async () => {
       const model = this.model!;
       const scan = this.scan!;
@@ -306,6 +330,16 @@ export class DemoApp {
       };
       const { descriptor } = model;
       const ids = descriptor.labels.map((entry) => entry.id);
+      const status = element('segment-status');
+      const refine =
+        refineSteps > 0
+          ? {
+              ...refineOptionsOf(descriptor.training, refineSteps),
+              onStep: (done: number, steps: number) => {
+                status.textContent = `${stages.inference} refining the registration, step ${done} of ${steps}…`;
+              },
+            }
+          : undefined;
       let result: Awaited<ReturnType<typeof segmentScan>>;
       try {
         result = await segmentScan(
@@ -315,8 +349,9 @@ export class DemoApp {
           scan.volume,
           ids,
           (stage) => {
-            element('segment-status').textContent = stages[stage];
+            status.textContent = stages[stage];
           },
+          { warpedLabels: true, refine },
         );
       } catch (error) {
         element('segment-status').textContent =
@@ -329,20 +364,40 @@ export class DemoApp {
         scanName: scan.name,
         labels: writeNifti(result.labels, { gzip: true, labels: true }),
         warped: writeNifti(result.warpedAtlas, { gzip: true }),
+        warpedLabels: writeNifti(result.warpedLabels!, { gzip: true, labels: true }),
         summary: {
           timings: result.timings,
           structuresFound: found.size,
           dims: [...result.labels.dims],
+          refineSteps,
         },
       };
       this.showTimings(result.timings, deviceInfo().adapter);
-      element('segment-status').textContent =
-        `${found.size} of ${ids.length - 1} structures found in ${scan.name}.`;
-      await this.viewer.show(scan, {
-        bytes: this.result.labels,
-        entries: descriptor.labels,
-      });
+      const field = refineSteps > 0 ? `its field refined by ${refineSteps} ${refineSteps === 1 ? 'step' : 'steps'}` : "the network's field";
+      status.textContent =
+        `${found.size} of ${ids.length - 1} structures found in ${scan.name}; ` +
+        `the atlas labels were warped with ${field}.`;
+      await this.showOverlay();
     });
+  }
+
+  /** Returns the overlay chosen on the page. */
+  private overlay(): Overlay {
+    return element<HTMLSelectElement>('overlay').value === 'atlas' ? 'atlas' : 'final';
+  }
+
+  /** Shows the chosen label map over the scan (nothing before a segmentation). */
+  async showOverlay(): Promise<void> {
+    if (!this.result || !this.scan || !this.model) return;
+    const bytes = this.overlay() === 'atlas' ? this.result.warpedLabels : this.result.labels;
+    this.overlaySwitches += 1;
+    try {
+      await this.viewer.show(this.scan, { bytes, entries: this.model.descriptor.labels });
+    } catch (error) {
+      reportError(error, 'Viewer');
+    } finally {
+      this.overlaySwitches -= 1;
+    }
   }
 
   /** Clears the shown segmentation: its result, status line and timings. */
@@ -438,6 +493,13 @@ export class DemoApp {
     if (!this.result) return;
     const name = `${stem(this.result.scanName)}_warped-atlas.nii.gz`;
     downloadBytes(name, this.result.warped);
+  }
+
+  /** Downloads the atlas labels warped onto the scan's grid. */
+  downloadWarpedLabels(): void {
+    if (!this.result) return;
+    const name = `${stem(this.result.scanName)}_warped-atlas-labels.nii.gz`;
+    downloadBytes(name, this.result.warpedLabels);
   }
 
   /** Downloads the loaded model as a zip of its model folder. */

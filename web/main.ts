@@ -117,7 +117,8 @@ function wire(app: DemoApp): void {
     const path = element<HTMLSelectElement>('scan-list').value;
     if (path) return app.loadEmbeddedScan(path);
   });
-  on('segment', () => app.segment());
+  on('segment', () => app.segment(numberInput('refine-steps')));
+  element('overlay').addEventListener('change', () => void app.showOverlay());
   on('train-registration', () => app.fineTune(numberInput('train-steps')));
   on('train-quick', () =>
     app.trainQuick(numberInput('quick-steps'), numberInput('quick-scans')),
@@ -125,6 +126,7 @@ function wire(app: DemoApp): void {
   on('train-stop', () => app.stop());
   on('download-labels', () => app.downloadLabels());
   on('download-warped', () => app.downloadWarped());
+  on('download-warped-labels', () => app.downloadWarpedLabels());
   on('download-model', () => app.downloadModel());
 }
 
