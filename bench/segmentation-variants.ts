@@ -58,6 +58,7 @@ const VARIANTS: Record<string, Variant> = {
   // The cpu preset's decoder.
   'half-grid-16': decoder([16, 16, 16, 16], 1, 1),
   'half-grid-16-lr-3e-3': decoder([16, 16, 16, 16], 1, 1, 0, 3e-3),
+  'half-grid-16-lr-1e-2': decoder([16, 16, 16, 16], 1, 1, 0, 1e-2),
   'half-grid-24': decoder([24, 24, 24, 24], 1, 1),
   'half-grid-24-lr-3e-3': decoder([24, 24, 24, 24], 1, 1, 0, 3e-3),
   'half-grid-32': decoder([32, 32, 32, 32], 1, 1),
