@@ -1,10 +1,11 @@
 // Instance optimisation of the registration: a few Adam steps on one
 // (atlas, target) pair before its field is taken. A network trained on a
-// handful of scans fits a scan it has not seen less well than its training
-// scans, and these steps close part of that gap (bench/README.md measures
-// it). Only image terms enter the loss, so no label is used. The default
-// optimises the network's displacement field itself; the other mode trains
-// the network's weights on the pair and takes the field they predict.
+// handful of scans predicts a field whose loss these steps can still
+// lower, on its training scans as on scans it has not seen
+// (bench/README.md measures both). Only image terms enter the loss, so no
+// label is used. The default optimises the predicted displacement field
+// itself; the other mode trains the network's weights on the pair and
+// takes the field they predict.
 
 import { noGrad } from '../autograd/node.js';
 import { sync } from '../device.js';
