@@ -110,7 +110,35 @@ describe('refineRegistration', () => {
     await expect(refineRegistration(model, atlas, atlas, { steps: 3, smoothness: NaN })).rejects.toThrow(
       'refineRegistration: smoothness NaN must be a finite weight of 0 or more',
     );
+    for (const nccWindow of [8, 0, NaN, 33]) {
+      await expect(refineRegistration(model, atlas, atlas, { steps: 3, nccWindow })).rejects.toThrow(
+        `refineRegistration: nccWindow ${nccWindow} must be an odd whole number from 1 to 32`,
+      );
+    }
     atlas.dispose();
+    model.dispose();
+  });
+});
+
+describe('refineRegistration on a loss that is not finite', () => {
+  it('rejects it and leaves no tensor', async () => {
+    const model = new RrlMedSam({ preset: 'tiny', numClasses: 2 });
+    const atlas = phantomTensor(1);
+    const target = phantomTensor(2);
+    const live = liveTensorCount();
+    // l2 = 1e39 is finite in JavaScript but overflows float32 on the device.
+    await expect(refineRegistration(model, atlas, target, { steps: 2, similarity: 1e39 })).rejects.toThrow(
+      "refineRegistration: the image loss of the network's own field is -Infinity with weights l1 1 and l2 1e+39",
+    );
+    expect(liveTensorCount()).toBe(live);
+    const failing = () => {
+      throw new Error('progress display failed');
+    };
+    await expect(refineRegistration(model, atlas, target, { steps: 1, nccWindow: 5, onDone: failing })).rejects.toThrow(
+      'progress display failed',
+    );
+    expect(liveTensorCount()).toBe(live);
+    [atlas, target].forEach((t) => t.dispose());
     model.dispose();
   });
 });

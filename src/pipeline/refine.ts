@@ -115,6 +115,12 @@ export async function refineRegistration(
       throw new RangeError(`${op}: ${name} ${weight} must be a finite weight of 0 or more`);
     }
   }
+  const smallest = Math.min(...target.shape.slice(2));
+  if (!Number.isInteger(nccWindow) || nccWindow < 1 || nccWindow % 2 === 0 || nccWindow > smallest) {
+    throw new RangeError(
+      `${op}: nccWindow ${nccWindow} must be an odd whole number from 1 to ${smallest}, the smallest edge of the volume`,
+    );
+  }
   const imageLoss = (flow: Tensor) =>
     add(
       scale(smoothnessLoss(flow), smoothness),
@@ -128,6 +134,14 @@ export async function refineRegistration(
   );
   const lossBefore = await startLoss.item();
   startLoss.dispose();
+  if (!Number.isFinite(lossBefore)) {
+    startFlow.dispose();
+    throw new Error(
+      `${op}: the image loss of the network's own field is ${lossBefore} with weights l1 ${smoothness} and ` +
+        `l2 ${similarity}: either a weight is too large for float32, or the model or the images contain ` +
+        'values that are not finite (retrain a damaged model folder)',
+    );
+  }
   if (steps === 0) return { flow: startFlow, lossBefore, lossAfter: lossBefore };
 
   const settings = { steps, lr, onStep, imageLoss };
@@ -139,7 +153,18 @@ export async function refineRegistration(
     refined = await optimiseNetwork(model, atlas, target, settings);
   }
   const result = { ...refined, lossBefore };
-  onDone?.(result);
+  try {
+    if (!Number.isFinite(result.lossAfter)) {
+      throw new Error(
+        `${op}: the image loss went from ${lossBefore} to ${result.lossAfter} in ${steps} steps at lr ${lr}, ` +
+          `with weights l1 ${smoothness} and l2 ${similarity}; lower lr or the weights`,
+      );
+    }
+    onDone?.(result);
+  } catch (error) {
+    result.flow.dispose();
+    throw error;
+  }
   return result;
 }
 
