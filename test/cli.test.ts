@@ -14,6 +14,8 @@ import { UsageError, parseFlags, verbHelp, type VerbSpec } from '../src/cli/args
 import { checkDistinctOutputs } from '../src/cli/infer.js';
 import { CheckpointError } from '../src/io/checkpoint-error.js';
 import { RrlMedSam } from '../src/nn/rrl/model.js';
+import { copyInto } from '../src/nn/copy.js';
+import { tensor } from '../src/tensor.js';
 import {
   ConfigMismatchError,
   MODEL_FORMAT,
@@ -210,6 +212,17 @@ describe('model folder', () => {
     flipped[flipped.length - 5] ^= 0x08;
     expect(() => decodeWeights('m/model.safetensors', flipped)).toThrow(
       /^m\/model\.safetensors: the tensor data's CRC-32 is [0-9a-f]{8} but the file records [0-9a-f]{8}, so the file is damaged; copy the model folder again/,
+    );
+    // A NaN weight written with a matching checksum, as a diverged run would.
+    const diverged = new RrlMedSam({ preset: 'tiny', numClasses: 3 });
+    const bias = diverged.registrationDecoder.flow.bias!;
+    const nanBias = tensor(Float32Array.from({ length: bias.size }, (_, i) => (i === 1 ? NaN : 0)), bias.shape);
+    copyInto('test', bias, nanBias);
+    nanBias.dispose();
+    const nanBytes = await encodeWeights(diverged, 1);
+    diverged.dispose();
+    expect(() => decodeWeights('m/model.safetensors', nanBytes)).toThrow(
+      /^m\/model\.safetensors: tensor registration_decoder\.flow\.bias has the invalid value NaN at element 1 \(a run that diverged/,
     );
   });
 });

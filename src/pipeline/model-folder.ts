@@ -164,7 +164,15 @@ function uploadAll(
         `${source}: tensor ${name} is ${host.dtype}; model files hold float32`,
       );
     }
-    result.set(name.slice(prefix.length), tensor(host.data as Float32Array, host.shape));
+    const data = host.data as Float32Array;
+    const bad = data.findIndex((value) => !Number.isFinite(value));
+    if (bad >= 0) {
+      throw new CheckpointError(
+        `${source}: tensor ${name} has the invalid value ${data[bad]} at element ${bad} (a run that ` +
+          'diverged or an edit wrote it); train a new model',
+      );
+    }
+    result.set(name.slice(prefix.length), tensor(data, host.shape));
   }
   return result;
 }
