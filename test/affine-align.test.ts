@@ -29,6 +29,7 @@ import {
   type Volume,
 } from '../src/index.js';
 import { readNiftiFile } from '../src/node.js';
+import { liveTensorCount } from '../src/tensor.js';
 import { transformPoint } from '../src/pipeline/grid.js';
 import {
   matrixFromNormalized,
@@ -474,6 +475,17 @@ describe('alignAffine', () => {
       r.flow.dispose();
       r.warped.dispose();
     });
+  });
+
+  it('alignAffine leaves only its results', async () => {
+    const size = 24;
+    const { image } = phantom(size, 7);
+    const shifted = moveVolume(image, worldTransform(8, [1, 1, 1], [9, 0, -6]), 'linear');
+    const live = liveTensorCount();
+    const result = await alignAffine(image, shifted, { levels: [2, 1], iterations: [20, 5] });
+    result.flow.dispose();
+    result.warped.dispose();
+    expect(liveTensorCount()).toBe(live);
   });
 
   it('alignAffine centroid start and mse', async () => {

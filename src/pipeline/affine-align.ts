@@ -237,10 +237,13 @@ async function optimiseLevel(theta: Tensor, run: LevelRun): Promise<number[]> {
       losses.push(loss);
     }
     if (losses.length === 0) return [];
+    // tidy disposes the reshaped views, keeping only the concatenation.
     const all = noGrad(() =>
-      concat(
-        losses.map((loss) => reshape(loss, [1])),
-        0,
+      tidy(() =>
+        concat(
+          losses.map((loss) => reshape(loss, [1])),
+          0,
+        ),
       ),
     );
     const values = await all.toArray();
