@@ -323,6 +323,8 @@ export class DemoApp {
       const model = this.model!;
       const scan = this.scan!;
       this.clearSegmentation();
+      // The downloads of the previous result end here, not when the task does.
+      this.refresh();
       const stages: Record<SegmentationStage, string> = {
         align: 'Step 1 of 3: preprocessing the scan and fitting the affine alignment…',
         inference: 'Step 2 of 3: running both branches…',
@@ -331,17 +333,17 @@ export class DemoApp {
       const { descriptor } = model;
       const ids = descriptor.labels.map((entry) => entry.id);
       const status = element('segment-status');
-      const refine =
-        refineSteps > 0
-          ? {
-              ...refineOptionsOf(descriptor.training, refineSteps),
-              onStep: (done: number, steps: number) => {
-                status.textContent = `${stages.inference} refining the registration, step ${done} of ${steps}…`;
-              },
-            }
-          : undefined;
       let result: Awaited<ReturnType<typeof segmentScan>>;
       try {
+        const refine =
+          refineSteps > 0
+            ? {
+                ...refineOptionsOf(descriptor.training, refineSteps),
+                onStep: (done: number, steps: number) => {
+                  status.textContent = `${stages.inference} refining the registration, step ${done} of ${steps}…`;
+                },
+              }
+            : undefined;
         result = await segmentScan(
           model.model,
           model.atlas,

@@ -22,12 +22,16 @@ function element<T extends HTMLElement>(id: string): T {
   return document.getElementById(id) as T;
 }
 
-/** Reads the value of a number input, clamped to its min and max. */
+/**
+ * Reads the value of a number input, clamped to its min and max. An empty
+ * or unreadable entry gives the input's default (its value attribute).
+ */
 function numberInput(id: string): number {
   const input = element<HTMLInputElement>(id);
-  const value = Math.round(Number(input.value));
+  const text = input.value.trim();
+  const value = text === '' ? NaN : Math.round(Number(text));
   const [min, max] = [Number(input.min), Number(input.max)];
-  const finite = Number.isFinite(value) ? value : min;
+  const finite = Number.isFinite(value) ? value : Number(input.defaultValue);
   const clamped = Math.min(max, Math.max(min, finite));
   input.value = String(clamped);
   return clamped;
