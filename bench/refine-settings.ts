@@ -54,13 +54,17 @@ interface Setting {
 function parseSetting(text: string): Setting {
   const [mode, ...numbers] = text.split(':');
   const [steps, lr, smoothness] = numbers.map(Number);
+  // Plain decimals only: no empty parts, hexadecimal or Infinity.
+  const decimal = /^(\d+\.?\d*|\.\d+)(e-?\d+)?$/i;
   const valid =
     (mode === 'field' || mode === 'network') &&
     numbers.length === 3 &&
-    Number.isInteger(steps) &&
+    numbers.every((part) => decimal.test(part)) &&
+    /^\d+$/.test(numbers[0]) &&
     steps > 0 &&
     lr > 0 &&
-    smoothness >= 0;
+    Number.isFinite(lr) &&
+    Number.isFinite(smoothness);
   if (!valid) throw new Error(`bench/refine-settings: --setting ${text} is not MODE:STEPS:LR:SMOOTHNESS\n${USAGE}`);
   return { text, mode, steps, lr, smoothness };
 }
