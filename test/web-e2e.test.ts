@@ -293,7 +293,7 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     const refining = statuses.filter((text) => text.includes('refining the registration'));
     expect(refining.at(-1)).toContain(`step ${REFINE_STEPS} of ${REFINE_STEPS}`);
     expect(await page.textContent('#segment-status')).toContain(
-      `the atlas labels were warped with its field refined by ${REFINE_STEPS} steps`,
+      `the atlas labels were warped with the registration's field, refined by ${REFINE_STEPS} steps.`,
     );
 
     const [download] = await Promise.all([

@@ -375,10 +375,10 @@ export class DemoApp {
         },
       };
       this.showTimings(result.timings, deviceInfo().adapter);
-      const field = refineSteps > 0 ? `its field refined by ${refineSteps} ${refineSteps === 1 ? 'step' : 'steps'}` : "the network's field";
+      const refined = refineSteps > 0 ? `, refined by ${refineSteps} ${refineSteps === 1 ? 'step' : 'steps'}` : '';
       status.textContent =
         `${found.size} of ${ids.length - 1} structures found in ${scan.name}; ` +
-        `the atlas labels were warped with ${field}.`;
+        `the atlas labels were warped with the registration's field${refined}.`;
       await this.showOverlay();
     });
   }
