@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     const { report } = await evaluateModel(loaded.model, loaded.atlas, descriptor.preprocess, scans, {
       ...options,
       refine: {
-        ...refineOptionsOf(descriptor.training, setting.steps),
+        ...refineOptionsOf(descriptor.training, setting.steps, descriptor.preprocess.size),
         mode: setting.mode,
         lr: setting.lr,
         smoothness: setting.smoothness,

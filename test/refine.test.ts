@@ -159,5 +159,11 @@ describe('refineOptionsOf', () => {
       'refine: model.json has training.weights.similarity null, training.nccWindow 4; refinement needs',
     );
     expect(() => refineOptionsOf({} as never, 3)).toThrow(/training.weights.smoothness undefined/);
+    const wide = { weights: { smoothness: 1, similarity: 1 }, nccWindow: 99 };
+    expect(() => refineOptionsOf(wide, 3, 64)).toThrow(
+      "refine: model.json has training.nccWindow 99; refinement needs the weights l1 and l2 as numbers of 0 or more " +
+        "and an odd NCC window of at most the grid's 64, as train writes them",
+    );
+    expect(refineOptionsOf(wide, 3).nccWindow).toBe(99);
   });
 });

@@ -338,7 +338,7 @@ export class DemoApp {
         const refine =
           refineSteps > 0
             ? {
-                ...refineOptionsOf(descriptor.training, refineSteps),
+                ...refineOptionsOf(descriptor.training, refineSteps, descriptor.preprocess.size),
                 onStep: (done: number, steps: number) => {
                   status.textContent = `${stages.inference} refining the registration, step ${done} of ${steps}…`;
                 },

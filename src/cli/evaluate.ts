@@ -106,7 +106,7 @@ export async function evaluateLoaded(
       stage2: Math.max(0, descriptor.step - descriptor.training.stage1Iterations),
     },
     panels: settings.panels,
-    refine: settings.refine > 0 ? refineOptionsOf(descriptor.training, settings.refine) : undefined,
+    refine: settings.refine > 0 ? refineOptionsOf(descriptor.training, settings.refine, descriptor.preprocess.size) : undefined,
     onCase: (done, total, name) =>
       say(
         `evaluate ${done}/${total}: ${name}${settings.refine > 0 ? `, registration refined by ${settings.refine} ${settings.refine === 1 ? 'step' : 'steps'}` : ''} ` +

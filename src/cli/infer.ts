@@ -338,7 +338,7 @@ function refineSettings(loaded: LoadedModel, refine: number, say: (line: string)
   if (refine === 0) return undefined;
   const progress = new Progress({ label: 'refine', total: refine, every: 0 });
   return {
-    ...refineOptionsOf(loaded.descriptor.training, refine),
+    ...refineOptionsOf(loaded.descriptor.training, refine, loaded.descriptor.preprocess.size),
     onStep: (done) => progress.update(done, 'Adam steps on this pair'),
     onDone: (result) => {
       progress.done();

@@ -50,11 +50,14 @@ export interface RefineOptions {
 
 /**
  * Returns refinement settings that match a model's training: its weights
- * l1 and l2 and its NCC window (model.json's "training" entry).
+ * l1 and l2 and its NCC window (model.json's "training" entry). With
+ * `grid`, the model's grid edge, a window larger than the grid is named
+ * as a model.json problem too.
  */
 export function refineOptionsOf(
   training: { weights: { smoothness: number; similarity: number }; nccWindow?: number },
   steps: number,
+  grid = Infinity,
 ): RefineOptions {
   const weights = training?.weights;
   const nccWindow = training?.nccWindow ?? 9;
@@ -62,12 +65,15 @@ export function refineOptionsOf(
   const problems = [
     invalid(weights?.smoothness) ? `training.weights.smoothness ${JSON.stringify(weights?.smoothness)}` : '',
     invalid(weights?.similarity) ? `training.weights.similarity ${JSON.stringify(weights?.similarity)}` : '',
-    !Number.isInteger(nccWindow) || nccWindow < 1 || nccWindow % 2 === 0 ? `training.nccWindow ${JSON.stringify(nccWindow)}` : '',
+    !Number.isInteger(nccWindow) || nccWindow < 1 || nccWindow % 2 === 0 || nccWindow > grid
+      ? `training.nccWindow ${JSON.stringify(nccWindow)}`
+      : '',
   ].filter((text) => text !== '');
   if (problems.length > 0) {
     throw new Error(
       `refine: model.json has ${problems.join(', ')}; refinement needs the weights l1 and l2 as numbers of 0 or ` +
-        'more and an odd NCC window, as train writes them; restore model.json from the training run',
+        `more and an odd NCC window${Number.isFinite(grid) ? ` of at most the grid's ${grid}` : ''}, as train writes them; ` +
+        'restore model.json from the training run',
     );
   }
   return { steps, smoothness: weights.smoothness, similarity: weights.similarity, nccWindow };
