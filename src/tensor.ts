@@ -256,6 +256,7 @@ function collect(value: unknown, into: Set<Tensor>): void {
 /**
  * Runs `fn` and disposes every tensor it created, except the tensors found
  * in its result (also inside arrays and plain objects) and kept ones.
+ * When `fn` throws, every tensor it created and did not keep is disposed.
  * `fn` must be synchronous: work after an `await` would escape the scope.
  */
 export function tidy<T extends Kept>(fn: () => T): T {
@@ -264,6 +265,9 @@ export function tidy<T extends Kept>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
+  } catch (error) {
+    for (const t of scope) t.dispose();
+    throw error;
   } finally {
     scopes.pop();
   }

@@ -5,6 +5,7 @@ import {
   backward,
   deviceInfo,
   foldGrid,
+  keep,
   liveTensorCount,
   mean,
   mul,
@@ -17,6 +18,7 @@ import {
   tensor,
   tidy,
   zeros,
+  type Tensor,
 } from '../src/index.js';
 import { launch, type KernelSpec } from '../src/kernels/launch.js';
 import { device } from './helpers.js';
@@ -140,6 +142,26 @@ describe('tensor', () => {
     expect(Array.from(await y.toArray())).toEqual([4, 16, 36]);
     x.dispose();
     y.dispose();
+    expect(liveTensorCount()).toBe(before);
+  });
+
+  it('tidy disposes on a throw', () => {
+    const before = liveTensorCount();
+    const x = tensor([1, 2, 3], [3]);
+    const product: Tensor[] = [];
+    expect(() =>
+      tidy(() => {
+        add(x, x);
+        product.push(keep(mul(x, x)));
+        throw new Error('failed inside the scope');
+      }),
+    ).toThrow('failed inside the scope');
+    // x was made outside the scope and the product was kept, so both stay.
+    expect(liveTensorCount()).toBe(before + 2);
+    expect(x.isDisposed).toBe(false);
+    expect(product[0].isDisposed).toBe(false);
+    x.dispose();
+    product[0].dispose();
     expect(liveTensorCount()).toBe(before);
   });
 });
