@@ -41,7 +41,7 @@ import {
 } from './experiment.js';
 import type { LabelEntry, ModelAtlas, ModelPreprocessing } from './model-folder.js';
 import { preprocessLabels } from './preprocess.js';
-import { refineRegistration, type RefineOptions } from './refine.js';
+import { DEFAULT_REFINE_MODE, refineRegistration, type RefineOptions } from './refine.js';
 import type { StructureTable } from './structures.js';
 import type { Volume } from './volume.js';
 
@@ -295,7 +295,7 @@ export async function evaluateModel(
     extra,
   };
   if (refineSteps > 0) {
-    report.refine = { steps: refineSteps, mode: options.refine?.mode ?? 'field', folding: meanStd(foldingRefined) };
+    report.refine = { steps: refineSteps, mode: options.refine?.mode ?? DEFAULT_REFINE_MODE, folding: meanStd(foldingRefined) };
     report.dice.refined = summary('refined');
     report.ncc.refined = meanStd(ncc.refined);
   }

@@ -26,6 +26,9 @@ import { tidy, type Tensor } from '../tensor.js';
  */
 export type RefineMode = 'field' | 'network';
 
+/** The mode refineRegistration uses when none is given. */
+export const DEFAULT_REFINE_MODE: RefineMode = 'field';
+
 /** Adam's default learning rate per mode: voxels per step for a field. */
 export const REFINE_LEARNING_RATES: Readonly<Record<RefineMode, number>> = Object.freeze({ field: 0.1, network: 1e-3 });
 
@@ -107,7 +110,7 @@ export async function refineRegistration(
   options: RefineOptions,
 ): Promise<RefineResult> {
   const op = 'refineRegistration';
-  const { steps, mode = 'field', smoothness = 1, similarity = 1, nccWindow = 9, onStep, onDone } = options;
+  const { steps, mode = DEFAULT_REFINE_MODE, smoothness = 1, similarity = 1, nccWindow = 9, onStep, onDone } = options;
   if (!Number.isInteger(steps) || steps < 0) {
     throw new RangeError(`${op}: steps ${steps} must be a whole number of 0 or more`);
   }
