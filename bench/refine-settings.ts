@@ -1,27 +1,29 @@
 // Compare instance optimisation settings on a trained model:
-// `npx tsx bench/refine-settings.ts [--model runs/demo/model] [--scans training|test] [--setting S]...`
+// `npx tsx bench/refine-settings.ts [--model runs/demo/model] [--scans training|test] [--start network|affine] [--setting S]...`
 //
 // A setting is MODE:STEPS:LR:SMOOTHNESS (see refine.ts), for example
-// field:100:0.1:1 or network:60:0.001:1; SMOOTHNESS is the weight l1 of
-// L_smooth, l2 and the NCC window stay the model's. Each setting refines
+// field:100:0.1:1 or network:60:0.001:1. SMOOTHNESS is the weight l1 of
+// L_smooth, while l2 and the NCC window stay the model's. Each setting refines
 // the registration of every scan of the embedded IXI split and scores the
 // warped atlas labels. The table gives the mean Dice over the model's
 // structures, over every MUSE region and over the 17 large ones, the mean
 // local NCC, the folding fraction and the seconds per scan (prediction and
-// scoring included). `--scans training` (the default) scores the five training
-// scans, whose labels the demo never reads, so that settings are chosen
-// without the held-out labels; `--scans test` scores the four held-out
-// scans as `evaluate` does. `--start affine` zeroes the flow layer of the
+// scoring included).
+//
+// `--scans training` (the default) scores the five training scans, whose
+// labels the demo never reads, so settings are chosen without the
+// held-out labels. `--scans test` scores the four held-out scans as
+// `evaluate` does. `--start affine` zeroes the flow layer of the
 // registration decoder first, so the network predicts a zero field and
-// every setting refines the affine alignment alone: what the steps reach
-// without the network.
+// every setting refines the affine alignment alone. That shows what the
+// steps reach without the network.
 
 import { basename } from 'node:path';
 import { ready } from '../src/index.js';
 import { embeddedManifest } from '../src/cli/demo.js';
 import { readScan } from '../src/cli/infer.js';
 import { evaluateModel, type TestScan } from '../src/pipeline/evaluation-run.js';
-import { loadManifest } from '../src/pipeline/manifest-file.js';
+import { loadManifest, type LoadedManifest } from '../src/pipeline/manifest-file.js';
 import { loadModelFolder } from '../src/pipeline/model-folder-file.js';
 import { readNiftiFile } from '../src/pipeline/nifti-file.js';
 import { refineOptionsOf, type RefineMode } from '../src/pipeline/refine.js';
@@ -85,8 +87,8 @@ function parseArguments(argv: readonly string[]) {
 }
 
 /** Reads the split's test or training scans with their label maps (labels/ has both). */
-async function labelledScans(set: string): Promise<TestScan[]> {
-  const { manifest, resolve } = await loadManifest(embeddedManifest());
+async function labelledScans(split: LoadedManifest, set: string): Promise<TestScan[]> {
+  const { manifest, resolve } = split;
   const entries =
     set === 'test'
       ? manifest.test
@@ -118,8 +120,9 @@ async function main(): Promise<void> {
       zero.dispose();
     }
   }
-  const { structures } = await loadManifest(embeddedManifest());
-  const scans = await labelledScans(args.scans);
+  const split = await loadManifest(embeddedManifest());
+  const { structures } = split;
+  const scans = await labelledScans(split, args.scans);
   console.log(
     `${args.model}, the ${scans.length} ${args.scans} scans, refinement from the ${args.start === 'affine' ? 'affine alignment' : "network's field"}; ` +
       'mean Dice of the warped atlas labels\n' +
