@@ -83,7 +83,7 @@ describe('refineRegistration', () => {
     // l2 L_sim of the phantom pair by far more than rounding.
     expect(first.lossAfter).toBeLessThan(first.lossBefore - 0.01);
     const refined = await first.flow.toArray();
-    const moved = refined.reduce((most, value, index) => Math.max(most, Math.abs(value - plain[index])), 0);
+    const moved = refined.reduce((largest, value, index) => Math.max(largest, Math.abs(value - plain[index])), 0);
     expect(moved).toBeGreaterThan(0.05);
     // Adam moves a value by at most lr (1 - beta1) / sqrt(1 - beta2) per step.
     expect(moved).toBeLessThanOrEqual(8 * 0.1 * (0.1 / Math.sqrt(0.001)));
