@@ -304,5 +304,5 @@ export type { SegmentationResult, SegmentationStage, SegmentScanOptions } from '
 export { warpScanThroughField } from './pipeline/warp-scan.js';
 export type { WarpScanMode } from './pipeline/warp-scan.js';
 // Instance optimisation of the registration on one pair.
-export { REFINE_LEARNING_RATES, refineOptionsOf, refineRegistration } from './pipeline/refine.js';
+export { DEFAULT_REFINE_MODE, REFINE_LEARNING_RATES, refineOptionsOf, refineRegistration } from './pipeline/refine.js';
 export type { RefineMode, RefineOptions, RefineResult } from './pipeline/refine.js';
