@@ -120,7 +120,7 @@ function exerciseElementwiseAndLayout(): void {
 
 function exerciseMatmulAndOptimizers(): void {
   matmulOptions.autotune = false;
-  for (const variant of ['blocked-8x16-vec4-wg128', 'tiled-64x64-4x4-vec4']) {
+  for (const variant of ['blocked-8x16-vec4-wg128', 'subgroup-32x4-vec4-wg64', 'tiled-64x64-4x4-vec4']) {
     matmulOptions.variant = variant;
     backwardOf(rrl.matmul(withGrad([16, 12], 45), withGrad([12, 8], 46)), 47);
   }

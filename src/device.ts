@@ -21,6 +21,11 @@ export interface DeviceInfo {
   limits: Readonly<Record<string, number>>;
   features: ReadonlySet<string>;
   isFallbackAdapter: boolean;
+  /**
+   * Fewest invocations a subgroup may have on this adapter (its
+   * `subgroupMinSize`), 0 when the adapter does not report it.
+   */
+  subgroupMinSize: number;
 }
 
 /** Raised when no WebGPU adapter is available or device creation fails. */
@@ -132,6 +137,9 @@ async function start(): Promise<DeviceInfo> {
     features: new Set([...device.features].map(String)),
     isFallbackAdapter: Boolean(
       (adapter.info as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    ),
+    subgroupMinSize: Number(
+      (adapter.info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
     ),
   };
   const s: DeviceState = {

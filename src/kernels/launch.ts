@@ -156,7 +156,11 @@ export function kernelSource(spec: KernelSpec, workgroupSize: number): string {
     }
     return String(value);
   });
-  return `${kernelHeader(spec, workgroupSize)}\n${spliced}`;
+  // WGSL requires `enable` directives before all declarations, so the
+  // body's directives go ahead of the generated header.
+  const enables = spliced.match(/^enable [^;]+;$/gm) ?? [];
+  const rest = spliced.replace(/^enable [^;]+;$/gm, '');
+  return [...enables, kernelHeader(spec, workgroupSize), rest].join('\n');
 }
 
 interface CachedPipeline {

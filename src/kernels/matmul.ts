@@ -1,9 +1,13 @@
 // Launchers of the matmul kernels and the description of their variants.
 //
-// Two forms come from the same loaders and block arithmetic
+// Three forms come from the same loaders and block arithmetic
 // (matmul-load-*.wgsl, matmul-common.wgsl):
 // - "blocked": each invocation computes a register block straight from
-//   storage (matmul-blocked.wgsl), fast on CPU adapters;
+//   storage (matmul-blocked.wgsl);
+// - "subgroup": the same blocks, but each A value that every lane needs is
+//   loaded by one lane in 8 and handed to the others by subgroupBroadcast
+//   (matmul-subgroup.wgsl). It is the fast form on llvmpipe and needs the
+//   subgroups feature, with subgroups of at least 8 invocations;
 // - "tiled": workgroups stage tiles in workgroup memory between barriers
 //   (matmul-tiled.wgsl), fast on GPUs.
 // Each form reads the operands either as vec4s (when the stored rows are
@@ -13,6 +17,7 @@
 // an add, two roundings), so all variants give the same bits, which the
 // tests check. tuning.ts picks the fastest per adapter and shape class.
 
+import { deviceInfo } from '../device.js';
 import { empty, formatShape, type Tensor } from '../tensor.js';
 import { launch, type KernelSpec, type UniformType } from './launch.js';
 import { WGSL_SOURCES } from './wgsl.generated.js';
@@ -20,7 +25,8 @@ import { WGSL_SOURCES } from './wgsl.generated.js';
 /** A matmul kernel variant: the form, its block shape and vector width. */
 export type MatmulVariant =
   | {
-      form: 'blocked';
+      /** 'subgroup' needs rowBlocks to be a multiple of 8. */
+      form: 'blocked' | 'subgroup';
       /** Read the operands as vec4s; needs aligned rows (see vec4Allowed). */
       vec4: boolean;
       /** 4 x 4 blocks per invocation along M and along N. */
@@ -64,8 +70,8 @@ export const MAX_BATCH_RANK = 8;
 export function variantName(variant: MatmulVariant): string {
   const width = variant.vec4 ? 'vec4' : 'scalar';
   const block = `${4 * variant.rowBlocks}x${4 * variant.colBlocks}`;
-  if (variant.form === 'blocked') {
-    return `blocked-${block}-${width}-wg${variant.workgroupSize}`;
+  if (variant.form !== 'tiled') {
+    return `${variant.form}-${block}-${width}-wg${variant.workgroupSize}`;
   }
   const tile = `${4 * variant.rowBlocks * variant.tileRows}x${4 * variant.colBlocks * variant.tileCols}`;
   return `tiled-${tile}-${block}-${width}`;
@@ -101,6 +107,7 @@ const UNIFORMS: readonly (readonly [string, UniformType])[] = [
   ['row_tiles', 'u32'],
   ['col_tiles', 'u32'],
   ['tiles', 'u32'],
+  ['col_groups', 'u32'],
   ['a_rows', 'u32'],
   ['a_cols', 'u32'],
   ['b_rows', 'u32'],
@@ -142,8 +149,12 @@ export function matmulSpec(
     LOADS: partial(variant.vec4 ? 'matmul-load-vec4' : 'matmul-load-scalar'),
     COMMON: partial('matmul-common'),
   };
+  if (variant.form === 'subgroup') {
+    constants.SHARED_LANES = SHARED_LANES;
+    constants.SHARED_BLOCKS = sharedBlocks(variant);
+  }
   let workgroupSize: number;
-  if (variant.form === 'blocked') {
+  if (variant.form !== 'tiled') {
     workgroupSize = variant.workgroupSize;
   } else {
     constants.TILE_COLS = variant.tileCols;
@@ -151,7 +162,7 @@ export function matmulSpec(
     workgroupSize = variant.tileCols * variant.tileRows;
   }
   spec = {
-    name: variant.form === 'blocked' ? 'matmul-blocked' : 'matmul-tiled',
+    name: `matmul-${variant.form}`,
     uniforms: UNIFORMS,
     bindings: [
       { name: 'a', access: 'read', type: element },
@@ -165,15 +176,56 @@ export function matmulSpec(
   return spec;
 }
 
+/**
+ * Writes out the multiply-adds of one k step of matmul-subgroup.wgsl, row
+ * block by row block, because subgroupBroadcast takes a constant lane.
+ */
+function sharedBlocks(variant: MatmulVariant): string {
+  const lines: string[] = [];
+  for (let rb = 0; rb < variant.rowBlocks; rb++) {
+    const laneBlock = `loaded[${Math.floor(rb / SHARED_LANES)}]`;
+    const lane = `${rb % SHARED_LANES}u`;
+    const columns = [0, 1, 2, 3].map((c) => `subgroupBroadcast(${laneBlock}[${c}], ${lane})`);
+    lines.push(`    {`);
+    lines.push(`      let ab = mat4x4<f32>(${columns.join(', ')});`);
+    for (let cb = 0; cb < variant.colBlocks; cb++) {
+      lines.push(`      multiply_add(ab, bb[${cb}], &acc[${rb * variant.colBlocks + cb}]);`);
+    }
+    lines.push(`    }`);
+  }
+  return lines.join('\n');
+}
+
 /** Returns the output rows and columns one invocation (blocked) or workgroup (tiled) covers. */
 export function tileShape(variant: MatmulVariant): [number, number] {
-  if (variant.form === 'blocked') {
+  if (variant.form !== 'tiled') {
     return [4 * variant.rowBlocks, 4 * variant.colBlocks];
   }
   return [
     4 * variant.rowBlocks * variant.tileRows,
     4 * variant.colBlocks * variant.tileCols,
   ];
+}
+
+/** Subgroup invocations that share one load of A in the 'subgroup' form. */
+export const SHARED_LANES = 8;
+
+/**
+ * Returns why this device cannot run `variant`, or null when it can. Only
+ * the 'subgroup' form has needs: the subgroups feature, subgroups of at
+ * least SHARED_LANES invocations, and rowBlocks a multiple of SHARED_LANES.
+ */
+export function variantUnsupported(variant: MatmulVariant): string | null {
+  if (variant.form !== 'subgroup') return null;
+  if (variant.rowBlocks % SHARED_LANES !== 0) {
+    return `rowBlocks ${variant.rowBlocks} is not a multiple of ${SHARED_LANES}`;
+  }
+  const info = deviceInfo();
+  if (!info.features.has('subgroups')) return 'the device lacks the subgroups feature';
+  if (info.subgroupMinSize < SHARED_LANES) {
+    return `the adapter's subgroups may have ${info.subgroupMinSize} invocations, fewer than ${SHARED_LANES}`;
+  }
+  return null;
 }
 
 /**
@@ -197,6 +249,10 @@ export function matmulKernel(
         'product have rows that are not multiples of 4 elements',
     );
   }
+  const unsupported = variantUnsupported(variant);
+  if (unsupported !== null) {
+    throw new Error(`${op}: variant ${variantName(variant)} cannot run here: ${unsupported}`);
+  }
   if (batchShape.length > MAX_BATCH_RANK) {
     throw new RangeError(
       `${op}: batch shape ${formatShape(batchShape)} has more than ` +
@@ -211,10 +267,14 @@ export function matmulKernel(
   const colTiles = Math.ceil(n / tileCols);
   const tiles = batch * rowTiles * colTiles;
   const spec = matmulSpec(variant, problem.transposeA, problem.transposeB);
+  // A subgroup workgroup stays on one row of blocks (see matmul-subgroup.wgsl).
+  const colGroups = variant.form === 'tiled' ? 0 : Math.ceil(colTiles / variant.workgroupSize);
   const workgroups =
     variant.form === 'blocked'
       ? Math.ceil(tiles / variant.workgroupSize)
-      : tiles;
+      : variant.form === 'subgroup'
+        ? colGroups * batch * rowTiles
+        : tiles;
   launch(spec, {
     label: op,
     uniforms: {
@@ -224,6 +284,7 @@ export function matmulKernel(
       row_tiles: rowTiles,
       col_tiles: colTiles,
       tiles,
+      col_groups: colGroups,
       ...storedUniforms(problem),
       batch_rank: batchShape.length,
       batch_shape: batchShape,

@@ -1,8 +1,9 @@
 // Per-adapter choice of the matmul kernel variant.
 //
 // The fastest variant differs between adapters: on llvmpipe, register
-// blocking that reads storage directly beats shared-memory tiling, while on
-// a desktop GPU the tiled form wins. So the first large product of each
+// blocking that reads storage directly beats shared-memory tiling, and
+// sharing A's loads through subgroups beats both, while on a desktop GPU
+// the tiled form wins. So the first large product of each
 // shape class starts a small autotune in the background. Every candidate is
 // timed a few times, each run waiting for queue.onSubmittedWorkDone. The
 // fastest is kept in memory for the adapter and shape class and logged at
@@ -19,6 +20,7 @@ import {
   storedShapes,
   variantName,
   vec4Allowed,
+  variantUnsupported,
   type MatmulProblem,
   type MatmulVariant,
 } from './matmul.js';
@@ -57,6 +59,15 @@ function blocked(
   return { form: 'blocked', vec4, rowBlocks, colBlocks, workgroupSize };
 }
 
+function subgroup(
+  rowBlocks: number,
+  colBlocks: number,
+  workgroupSize: number,
+  vec4: boolean,
+): MatmulVariant {
+  return { form: 'subgroup', vec4, rowBlocks, colBlocks, workgroupSize };
+}
+
 function tiled(
   tileCols: number,
   tileRows: number,
@@ -67,20 +78,32 @@ function tiled(
   return { form: 'tiled', vec4, rowBlocks, colBlocks, tileCols, tileRows };
 }
 
-/** Variants timed by the autotune, in vec4 or scalar form. */
+/**
+ * Variants the autotune may time, in vec4 or scalar form, including those
+ * this device cannot run (see variantUnsupported).
+ */
 function candidateShapes(vec4: boolean): MatmulVariant[] {
   return [
     blocked(2, 2, 64, vec4),
     blocked(2, 4, 64, vec4),
     blocked(2, 4, 128, vec4),
+    subgroup(8, 1, 64, vec4),
     tiled(16, 16, 1, 1, vec4),
     tiled(8, 8, 2, 2, vec4),
   ];
 }
 
-/** Returns every variant the autotune may pick, in both vector widths. */
+/**
+ * Returns every variant the autotune may pick, in both vector widths,
+ * whether or not this device can run it.
+ */
 export function allVariants(): MatmulVariant[] {
   return [...candidateShapes(true), ...candidateShapes(false)];
+}
+
+/** Returns the variants of allVariants() that this device can run. */
+export function supportedVariants(): MatmulVariant[] {
+  return allVariants().filter((variant) => variantUnsupported(variant) === null);
 }
 
 /** True for adapters that run shaders on the CPU (llvmpipe, SwiftShader, WARP). */
@@ -91,9 +114,14 @@ export function isCpuAdapter(info: DeviceInfo): boolean {
   );
 }
 
-/** Returns the vec4 variant the fallback picks on CPU adapters. */
+/**
+ * Returns the vec4 variant the fallback picks on CPU adapters: A shared
+ * through subgroups (32 x 4 per invocation) where the device allows it,
+ * else register blocking (8 x 16).
+ */
 export function cpuFallbackVariant(): MatmulVariant {
-  return blocked(2, 4, 64, true);
+  const shared = subgroup(8, 1, 64, true);
+  return variantUnsupported(shared) === null ? shared : blocked(2, 4, 64, true);
 }
 
 /** Returns the vec4 variant the fallback picks on GPUs. */
@@ -102,9 +130,9 @@ export function gpuFallbackVariant(): MatmulVariant {
 }
 
 /**
- * Returns the variant used without tuning: register blocking (8 x 16 per
- * invocation) on CPU adapters, 64 x 64 shared-memory tiles elsewhere,
- * reading vec4s when the operands allow it.
+ * Returns the variant used without tuning: cpuFallbackVariant() on CPU
+ * adapters, 64 x 64 shared-memory tiles elsewhere, reading vec4s when the
+ * operands allow it.
  */
 export function fallbackVariant(problem: MatmulProblem): MatmulVariant {
   const variant = isCpuAdapter(deviceInfo()) ? cpuFallbackVariant() : gpuFallbackVariant();
@@ -137,8 +165,15 @@ function cacheKey(problem: MatmulProblem): string {
 
 function forcedVariant(name: string, problem: MatmulProblem): MatmulVariant {
   const variant = allVariants().find((v) => variantName(v) === name);
+  const unsupported = variant ? variantUnsupported(variant) : null;
+  if (variant && unsupported !== null) {
+    throw new Error(
+      `matmul: matmulOptions.variant "${name}" cannot run on this device: ` +
+        `${unsupported}; pick another (or null for the tuned choice)`,
+    );
+  }
   if (!variant) {
-    const known = allVariants().map(variantName).join(', ');
+    const known = supportedVariants().map(variantName).join(', ');
     throw new Error(
       `matmul: matmulOptions.variant "${name}" is not a known variant ` +
         `(known: ${known})`,
@@ -239,6 +274,7 @@ async function runTuning(problem: MatmulProblem, key: string): Promise<MatmulVar
   let bestMs = Infinity;
   try {
     for (const candidate of candidateShapes(vec4)) {
+      if (variantUnsupported(candidate) !== null) continue;
       const ms = await timeCandidate(candidate, scratch, a, b, bestMs);
       times.push(`${variantName(candidate)} ${ms.toFixed(2)} ms`);
       if (ms < bestMs) {
