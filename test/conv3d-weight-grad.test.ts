@@ -11,6 +11,7 @@ import {
 } from '../src/kernels/conv3d.js';
 import {
   convWeightGradRows,
+  sharedLanesFor,
   weightGradOptions,
   weightGradRowsAllowed,
 } from '../src/kernels/conv3d_weight_grad_rows.js';
@@ -22,9 +23,11 @@ import { device, expectClose, hostAndDevice } from './helpers.js';
 beforeAll(device);
 
 const defaultInvocations = weightGradOptions.cpuInvocations;
+const defaultSharedFrom = weightGradOptions.sharedFromLanes;
 const defaultPartialsInvocations = weightGradPartialsOptions.cpuInvocations;
 afterEach(() => {
   weightGradOptions.cpuInvocations = defaultInvocations;
+  weightGradOptions.sharedFromLanes = defaultSharedFrom;
   weightGradPartialsOptions.cpuInvocations = defaultPartialsInvocations;
 });
 
@@ -124,6 +127,33 @@ describe('conv3d weight gradient kernels', () => {
         expectClose(got, weightGradRef(xh, gh, geometry), 1e-5, 1e-5);
       });
     }
+  }
+
+  // Shapes with at least 32 lanes, where devices with subgroups run the
+  // shared form: padded lanes (9 channels are 45 lanes, run as 48), stride
+  // 2, rows outside x (padding 3) and a g channel count past a quad.
+  const SHARED_CASES: Case[] = [
+    { name: 'nine channels k3 padding 1', x: [2, 9, 4, 5, 8], gChannels: 5, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
+    { name: 'eight channels stride 2', x: [1, 8, 5, 6, 16], gChannels: 6, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1], dilation: [1, 1, 1] },
+    { name: 'eight channels dilation 2 padding 3', x: [1, 8, 5, 4, 12], gChannels: 3, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [3, 3, 3], dilation: [2, 2, 2] },
+    { name: 'sixteen channels k2 stride 2', x: [1, 16, 4, 6, 8], gChannels: 4, kernel: [2, 2, 2], stride: [2, 2, 2], padding: [0, 0, 0], dilation: [1, 1, 1] },
+  ];
+  for (const c of SHARED_CASES) {
+    it(`shared form matches plain, ${c.name}`, async (context) => {
+      const lanes = Math.ceil(c.x[1] / 2) * c.kernel[0] * c.kernel[1];
+      // The shared form needs subgroups, known once the device is up.
+      if (sharedLanesFor(lanes) === 0) context.skip();
+      const geometry = geometryOf(c);
+      const [xh, x] = hostAndDevice(c.x, 7);
+      const [gh, g] = hostAndDevice([c.x[0], c.gChannels, ...geometry.outSize], 8);
+      const shared = await weightGrad(x, g, geometry);
+      weightGradOptions.sharedFromLanes = false;
+      expect(sharedLanesFor(lanes)).toBe(0);
+      const plain = await weightGrad(x, g, geometry);
+      const differing = shared.findIndex((v, i) => !Object.is(v, plain[i]));
+      expect(differing, 'first element where the forms differ').toBe(-1);
+      expectClose(shared, weightGradRef(xh, gh, geometry), 1e-5, 1e-5);
+    });
   }
 
   it('weight gradient by rows repeats bitwise', async () => {

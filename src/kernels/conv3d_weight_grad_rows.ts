@@ -1,6 +1,7 @@
 // Launcher of conv3d_weight_grad_rows, the weight gradient that loads each
 // row segment of the input once for all taps along W (see the .wgsl file).
 
+import { deviceInfo } from '../device.js';
 import { empty, formatShape, type Tensor } from '../tensor.js';
 import type { ConvGeometry } from './conv3d.js';
 import {
@@ -70,7 +71,51 @@ function storeCode(form: RowsForm, c: number, p: number): string {
   ].join('\n  ');
 }
 
-function weightGradConstants(form: RowsForm, perLane: number): Record<string, string> {
+/** Returns the WGSL of the parts that differ between the plain and the shared form. */
+function formCode(shared: boolean, update: readonly string[]): Record<string, string> {
+  if (!shared) {
+    return {
+      ENABLE: '',
+      SUBGROUP_ID: '',
+      INVOCATION: [
+        'let index = global_index(wid, nwg, lid);',
+        'if (index >= params.total) {',
+        '  return;',
+        '}',
+        'let lane = index % params.lanes;',
+        'let gq = (index / params.lanes) % params.g_quads;',
+        'let chunk = index / (params.lanes * params.g_quads);',
+      ].join('\n  '),
+      ROW_SKIP: ['if (!inside) {', '  continue;', '}'].join('\n    '),
+      G_LOADS: [0, 1, 2, 3]
+        .map((c) => `let gv${c} = load_g(g_row + g_offset${c}, ow0);`)
+        .join('\n      '),
+      ACC_GUARD: update.join('\n      '),
+    };
+  }
+  return {
+    ENABLE: 'enable subgroups;',
+    SUBGROUP_ID: ',\n        @builtin(subgroup_invocation_id) sid: u32',
+    INVOCATION: [
+      '// One workgroup per (chunk, gq): a workgroup returns whole or not at all.',
+      'let group = workgroup_linear(wid, nwg);',
+      'if (group >= params.total / WORKGROUP_SIZE) {',
+      '  return;',
+      '}',
+      'let lane = lid;',
+      'let gq = group % params.g_quads;',
+      'let chunk = group / params.g_quads;',
+    ].join('\n  '),
+    ROW_SKIP: '',
+    G_LOADS: [
+      'let g_own = load_g(g_row + min(gq * 4u + sid % 4u, last_g) * g_plane, ow0);',
+      ...[0, 1, 2, 3].map((c) => `let gv${c} = subgroupBroadcast(g_own, ${c}u);`),
+    ].join('\n      '),
+    ACC_GUARD: ['if (inside) {', ...update.map((line) => `  ${line}`), '}'].join('\n      '),
+  };
+}
+
+function weightGradConstants(form: RowsForm, perLane: number, shared: boolean): Record<string, string> {
   const taps = [...Array(form.kernelW).keys()];
   const offsets = [
     ...new Set(taps.flatMap((kw) => [0, 1, 2, 3].map((i) => kw * form.dilationW + i * form.strideW))),
@@ -101,7 +146,7 @@ function weightGradConstants(form: RowsForm, perLane: number): Record<string, st
       `let quad_first = (iw_first - ${segmentOffset}) / 4;`,
       ...segments.flatMap((segment) => segment.loads),
     ].join('\n      '),
-    ACC_UPDATE: update.join('\n      '),
+    ...formCode(shared, update),
     ROW_SHIFT: segments.flatMap((segment) => segment.shift).join('\n      '),
     ACC_STORE: channels.flatMap((c) => xChannels.map((p) => storeCode(form, c, p))).join('\n  '),
   };
@@ -136,8 +181,12 @@ const WORKGROUP_SIZE = 64;
 
 const specs = new Map<string, KernelSpec>();
 
-function weightGradSpec(form: RowsForm, perLane: number): KernelSpec {
-  const key = JSON.stringify([form, perLane]);
+/**
+ * Returns the spec of one form. `sharedLanes` is the workgroup size of the
+ * shared form (lanes rounded up to a multiple of 4), or 0 for the plain form.
+ */
+function weightGradSpec(form: RowsForm, perLane: number, sharedLanes: number): KernelSpec {
+  const key = JSON.stringify([form, perLane, sharedLanes]);
   let spec = specs.get(key);
   if (!spec) {
     spec = {
@@ -148,8 +197,8 @@ function weightGradSpec(form: RowsForm, perLane: number): KernelSpec {
         { name: 'g', access: 'read', type: 'vec4<f32>' },
         { name: 'partial', access: 'read_write' },
       ],
-      constants: weightGradConstants(form, perLane),
-      workgroupSize: WORKGROUP_SIZE,
+      constants: weightGradConstants(form, perLane, sharedLanes > 0),
+      workgroupSize: sharedLanes > 0 ? sharedLanes : WORKGROUP_SIZE,
     };
     specs.set(key, spec);
   }
@@ -164,7 +213,27 @@ export const weightGradOptions = {
   cpuInvocations: 4096,
   /** Invocations the pass aims for on other adapters, enough to fill a GPU. */
   gpuInvocations: 1 << 16,
+  /**
+   * Minimum lanes (x channel groups times kD times kH) for the shared form,
+   * used where the device allows it. False turns the form off.
+   */
+  sharedFromLanes: 32 as number | false,
 };
+
+/**
+ * Returns the workgroup size of the shared form for `lanes` lanes, or 0
+ * when the plain form runs: the device needs subgroups of at least 4
+ * invocations, and the padded lanes must fit in one workgroup.
+ */
+export function sharedLanesFor(lanes: number): number {
+  const from = weightGradOptions.sharedFromLanes;
+  if (from === false || lanes < from) return 0;
+  const info = deviceInfo();
+  const padded = Math.ceil(lanes / 4) * 4;
+  const { maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX } = info.limits;
+  const fits = padded <= Math.min(maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
+  return info.features.has('subgroups') && info.subgroupMinSize >= 4 && fits ? padded : 0;
+}
 
 /**
  * Splits `rows` into chunks so that the pass runs about the invocations
@@ -207,11 +276,13 @@ export function convWeightGradRows(
   // one, three or four on llvmpipe (bench/conv3d-shapes.ts shapes).
   const perLane = Math.min(2, xChannels);
   const lanes = Math.ceil(xChannels / perLane) * kd * kh;
-  const spec = weightGradSpec(form, perLane);
+  const sharedLanes = sharedLanesFor(lanes);
+  const spec = weightGradSpec(form, perLane, sharedLanes);
+  const paddedLanes = sharedLanes > 0 ? sharedLanes : lanes;
   const gQuads = Math.ceil(gChannels / 4);
-  const { rowsPerChunk, chunkCount } = planChunks(batch * gd * gh, lanes * gQuads);
+  const { rowsPerChunk, chunkCount } = planChunks(batch * gd * gh, paddedLanes * gQuads);
   const partial = empty([chunkCount, gChannels, xChannels, kd, kh, kw], op);
-  const total = chunkCount * gQuads * lanes;
+  const total = chunkCount * gQuads * paddedLanes;
 
   launch(spec, {
     label: `${op} weight gradient`,
@@ -244,7 +315,7 @@ export function convWeightGradRows(
       { buffer: g.buffer(op), bytes: g.bytes },
       { buffer: partial.buffer(op), bytes: partial.bytes },
     ],
-    workgroups: Math.ceil(total / WORKGROUP_SIZE),
+    workgroups: Math.ceil(total / (spec.workgroupSize ?? WORKGROUP_SIZE)),
   });
   return partial;
 }

@@ -38,10 +38,25 @@
 // Constants: KERNEL_W, STRIDE_W, X_PER_LANE; the generated code LOAD_FN
 //   (loads of g, and of x reading 0 outside a row), CHANNELS (the x
 //   channels of the invocation), ACC_DECL, ROW_START (the loads before the
-//   first step of a row), ROW_LOADS, ACC_UPDATE, ROW_SHIFT (the vec4s kept
-//   for the next step) and ACC_STORE.
+//   first step of a row), ROW_LOADS, ACC_GUARD (the accumulation),
+//   ROW_SHIFT (the vec4s kept for the next step) and ACC_STORE.
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(total / WORKGROUP_SIZE)
 //   workgroups, folded into 2D or 3D past 65,535.
+//
+// Shared form (conv3d_weight_grad_rows.ts picks it where the device has
+// subgroups): one workgroup per (chunk, gq), WORKGROUP_SIZE = lanes rounded
+// up to a multiple of 4, so every invocation of a subgroup reads the same
+// 4 g values per step. Each lane loads channel sid % 4 only, and
+// subgroupBroadcast hands the values of lanes 0 to 3 to all: one g load per
+// lane and step instead of four. The broadcasts need uniform control flow, so rows
+// outside x are skipped by a condition around the accumulation instead of
+// a `continue`; the sums, and so the bits, are those of the plain form.
+// Lanes past `lanes` compute on the last x channel and store nothing. The
+// generated code INVOCATION (lane, gq and chunk of the invocation),
+// SUBGROUP_ID, ENABLE, ROW_SKIP, G_LOADS and ACC_GUARD differ between the
+// two forms; total counts the padded lanes.
+
+{{ENABLE}}
 
 const KERNEL_W: u32 = {{KERNEL_W}}u;
 const STRIDE_W: u32 = {{STRIDE_W}}u;
@@ -52,14 +67,8 @@ const X_PER_LANE: u32 = {{X_PER_LANE}}u;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let index = global_index(wid, nwg, lid);
-  if (index >= params.total) {
-    return;
-  }
-  let lane = index % params.lanes;
-  let gq = (index / params.lanes) % params.g_quads;
-  let chunk = index / (params.lanes * params.g_quads);
+        @builtin(local_invocation_index) lid: u32{{SUBGROUP_ID}}) {
+  {{INVOCATION}}
   let kh = lane % params.kernel_h;
   let kd = (lane / params.kernel_h) % params.kernel_d;
   let cx_first = lane / (params.kernel_h * params.kernel_d) * X_PER_LANE;
@@ -83,23 +92,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let n = r / (params.g_height * params.g_depth);
     let id = i32(od * params.stride_d + kd * params.dilation_d) - i32(params.pad_d);
     let ih = i32(oh * params.stride_h + kh * params.dilation_h) - i32(params.pad_h);
-    if (id < 0 || id >= i32(params.x_depth) || ih < 0 || ih >= i32(params.x_height)) {
-      continue;
-    }
+    let inside = id >= 0 && id < i32(params.x_depth) && ih >= 0 && ih < i32(params.x_height);
+    {{ROW_SKIP}}
     let g_row = n * params.g_channels * g_plane + (od * params.g_height + oh) * params.g_width;
     let batch_plane = n * params.x_channels;
-    let row_offset = (u32(id) * params.x_height + u32(ih)) * params.x_width;
+    // Clamped, so that a row skipped by ACC_GUARD still loads inside x.
+    let x_row = u32(clamp(id, 0, i32(params.x_depth) - 1)) * params.x_height
+      + u32(clamp(ih, 0, i32(params.x_height) - 1));
+    let row_offset = x_row * params.x_width;
     {{ROW_START}}
     for (var t = 0u; t < steps; t++) {
       let ow0 = t * 4u;
       // Input column of tap 0 for output column ow0.
       let iw_first = i32(ow0 * STRIDE_W) - i32(params.pad_w);
-      let gv0 = load_g(g_row + g_offset0, ow0);
-      let gv1 = load_g(g_row + g_offset1, ow0);
-      let gv2 = load_g(g_row + g_offset2, ow0);
-      let gv3 = load_g(g_row + g_offset3, ow0);
+      {{G_LOADS}}
       {{ROW_LOADS}}
-      {{ACC_UPDATE}}
+      {{ACC_GUARD}}
       {{ROW_SHIFT}}
     }
   }
