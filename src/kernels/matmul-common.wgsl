@@ -1,7 +1,8 @@
 // Shared helpers of the matmul kernels: not a kernel of its own, matmul.ts
-// splices this text into matmul-blocked.wgsl and matmul-tiled.wgsl at
-// the COMMON placeholder. Needs the constants TRANSPOSE_A and TRANSPOSE_B and the
-// loaders a_run and b_run (matmul-load-*.wgsl).
+// splices this text into matmul-blocked.wgsl, matmul-subgroup.wgsl and
+// matmul-tiled.wgsl at the COMMON placeholder. Needs the constants
+// TRANSPOSE_A, TRANSPOSE_B, ROW_BLOCKS and COL_BLOCKS and the loaders
+// a_run and b_run (matmul-load-*.wgsl).
 //
 // Element offsets of output matrix `batch` in a and b. batch runs over the
 // broadcast batch shape params.batch_shape (rank params.batch_rank, up to
@@ -55,5 +56,30 @@ fn multiply_add(ab: mat4x4<f32>, bb: mat4x4<f32>, acc: ptr<function, array<vec4<
     s = fma(vec4<f32>(ab[r].z), bb[2], s);
     s = fma(vec4<f32>(ab[r].w), bb[3], s);
     (*acc)[r] = s;
+  }
+}
+
+// Stores the output block of matmul-blocked.wgsl and matmul-subgroup.wgsl:
+// acc[rb * COL_BLOCKS + cb][r] holds row m0 + 4 * rb + r, columns
+// n0 + 4 * cb .. n0 + 4 * cb + 3 of the output matrix at out_base. Rows
+// and columns past the output are skipped.
+fn store_block(out_base: u32, m0: u32, n0: u32,
+               acc: ptr<function, array<array<vec4<f32>, 4>, ROW_BLOCKS * COL_BLOCKS>>) {
+  for (var rb = 0u; rb < ROW_BLOCKS; rb++) {
+    for (var r = 0u; r < 4u; r++) {
+      let row = m0 + 4u * rb + r;
+      if (row >= params.m) {
+        continue;
+      }
+      for (var cb = 0u; cb < COL_BLOCKS; cb++) {
+        let values = (*acc)[rb * COL_BLOCKS + cb][r];
+        for (var j = 0u; j < 4u; j++) {
+          let col = n0 + 4u * cb + j;
+          if (col < params.n) {
+            out[out_base + row * params.n + col] = values[j];
+          }
+        }
+      }
+    }
   }
 }

@@ -1,6 +1,6 @@
 // Operand loaders of the matmul kernels, scalar form: not a kernel of its
-// own, matmul.ts splices this text into matmul-blocked.wgsl and
-// matmul-tiled.wgsl at the LOADS placeholder.
+// own, matmul.ts splices this text into matmul-blocked.wgsl,
+// matmul-subgroup.wgsl and matmul-tiled.wgsl at the LOADS placeholder.
 //
 // a_run(base, row, col) returns the stored elements (row, col..col+3) of the
 // operand matrix that starts at element `base` of `a`, whose stored shape is

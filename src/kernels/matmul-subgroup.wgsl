@@ -77,22 +77,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   if (col_tile >= params.col_tiles) {
     return;
   }
-  let out_base = batch * params.m * params.n;
-  for (var rb = 0u; rb < ROW_BLOCKS; rb++) {
-    for (var r = 0u; r < 4u; r++) {
-      let row = m0 + 4u * rb + r;
-      if (row >= params.m) {
-        continue;
-      }
-      for (var cb = 0u; cb < COL_BLOCKS; cb++) {
-        let values = acc[rb * COL_BLOCKS + cb][r];
-        for (var j = 0u; j < 4u; j++) {
-          let col = n0 + 4u * cb + j;
-          if (col < params.n) {
-            out[out_base + row * params.n + col] = values[j];
-          }
-        }
-      }
-    }
-  }
+  store_block(batch * params.m * params.n, m0, n0, &acc);
 }
