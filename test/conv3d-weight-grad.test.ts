@@ -137,6 +137,9 @@ describe('conv3d weight gradient kernels', () => {
     { name: 'eight channels stride 2', x: [1, 8, 5, 6, 16], gChannels: 6, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1], dilation: [1, 1, 1] },
     { name: 'eight channels dilation 2 padding 3', x: [1, 8, 5, 4, 12], gChannels: 3, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [3, 3, 3], dilation: [2, 2, 2] },
     { name: 'sixteen channels k2 stride 2', x: [1, 16, 4, 6, 8], gChannels: 4, kernel: [2, 2, 2], stride: [2, 2, 2], padding: [0, 0, 0], dilation: [1, 1, 1] },
+    // 90 rows: chunks planned from the padded lanes would hold 2 rows
+    // where the plain form's hold 1, and add the partial sums differently.
+    { name: 'nine channels ninety rows', x: [1, 9, 10, 9, 4], gChannels: 4, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] },
   ];
   for (const c of SHARED_CASES) {
     it(`shared form matches plain, ${c.name}`, async (context) => {

@@ -10,6 +10,7 @@ import {
   generatedSection,
   headerComment,
   kernelSourceNames,
+  missingKernelForms,
   renderKernelTables,
 } from '../scripts/kernel-docs.js';
 
@@ -18,12 +19,15 @@ const doc = readFileSync(DOC_PATH, 'utf8');
 beforeAll(exerciseKernels, 300_000);
 
 describe('kernel reference', () => {
-  it('kernel docs every kernel launched', () => {
+  it('kernel docs every kernel launched', (context) => {
+    // Devices without subgroups of 8 cannot launch the subgroup forms.
+    if (missingKernelForms() !== null) context.skip();
     const launched = [...launchedKernelVariants().keys()].sort();
     expect(launched).toEqual(kernelSourceNames());
   });
 
-  it('kernel docs tables match the specs', () => {
+  it('kernel docs tables match the specs', (context) => {
+    if (missingKernelForms() !== null) context.skip();
     const current = generatedSection(doc);
     expect(current, 'docs/kernels.md lacks its GENERATED marks').not.toBeNull();
     // On failure run `npx tsx scripts/kernel-docs.ts --write` and review the diff.

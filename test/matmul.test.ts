@@ -21,6 +21,7 @@ import {
 import {
   allVariants,
   chooseVariant,
+  cpuFallbackVariant,
   fallbackVariant,
   resetMatmulTuning,
   supportedVariants,
@@ -437,6 +438,24 @@ describe('matmul tuning', () => {
     expect(allVariants().map(variantName)).toContain(variantName(chosen));
     expect(fallbackVariant(squareProblem(1023)).vec4).toBe(false);
     expect(tunedVariants().size).toBe(0);
+  });
+
+  it('CPU fallback keeps narrow products blocked', () => {
+    matmulOptions.autotune = false;
+    const narrow = { ...squareProblem(4), batchShape: [1000], aBatchStrides: [16], bBatchStrides: [16] };
+    expect(variantName(cpuFallbackVariant(narrow))).toBe('blocked-8x16-vec4-wg64');
+    // 1024 columns fill 4 workgroups of 64 lanes; 40 rows fill 62% of 2 blocks.
+    const wide = { ...squareProblem(1024), m: 40 };
+    const shared = allVariants().find((v) => v.form === 'subgroup' && v.vec4)!;
+    const expected = variantUnsupported(shared) === null ? 'subgroup' : 'blocked';
+    expect(cpuFallbackVariant(wide).form).toBe(expected);
+    // Rows: 33 fill 52% of 2 blocks of 32, 16 fill half of one, 15 less.
+    expect(cpuFallbackVariant({ ...squareProblem(1024), m: 33 }).form).toBe(expected);
+    expect(cpuFallbackVariant({ ...squareProblem(1024), m: 16 }).form).toBe(expected);
+    expect(cpuFallbackVariant({ ...squareProblem(1024), m: 15 }).form).toBe('blocked');
+    // Columns: 252 are 63 blocks of 4, 98% of a workgroup; 124 are 31, 48%.
+    expect(cpuFallbackVariant({ ...squareProblem(64), n: 252 }).form).toBe(expected);
+    expect(cpuFallbackVariant({ ...squareProblem(64), n: 124 }).form).toBe('blocked');
   });
 
   it('matmul forced variant', () => {

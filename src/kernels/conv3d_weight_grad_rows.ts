@@ -280,7 +280,9 @@ export function convWeightGradRows(
   const spec = weightGradSpec(form, perLane, sharedLanes);
   const paddedLanes = sharedLanes > 0 ? sharedLanes : lanes;
   const gQuads = Math.ceil(gChannels / 4);
-  const { rowsPerChunk, chunkCount } = planChunks(batch * gd * gh, paddedLanes * gQuads);
+  // Chunks from the unpadded lanes, so that both forms split the rows
+  // alike and add the same partial sums (the bits must not depend on the form).
+  const { rowsPerChunk, chunkCount } = planChunks(batch * gd * gh, lanes * gQuads);
   const partial = empty([chunkCount, gChannels, xChannels, kd, kh, kw], op);
   const total = chunkCount * gQuads * paddedLanes;
 
