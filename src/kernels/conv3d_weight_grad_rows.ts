@@ -221,6 +221,14 @@ export const weightGradOptions = {
 };
 
 /**
+ * Largest workgroup of the shared form: WebGPU's default limit. NOTE: a
+ * guard, not a measured need. A GPU driver may reject a pipeline that
+ * needs many registers per invocation at larger workgroups, although its
+ * limits allow them; no such GPU was at hand to check.
+ */
+const MAX_SHARED_LANES = 256;
+
+/**
  * Returns the workgroup size of the shared form for `lanes` lanes, or 0
  * when the plain form runs: the device needs subgroups of at least 4
  * invocations, and the padded lanes must fit in one workgroup.
@@ -231,7 +239,8 @@ export function sharedLanesFor(lanes: number): number {
   const info = deviceInfo();
   const padded = Math.ceil(lanes / 4) * 4;
   const { maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX } = info.limits;
-  const fits = padded <= Math.min(maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
+  const largest = Math.min(MAX_SHARED_LANES, maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
+  const fits = padded <= largest;
   return info.features.has('subgroups') && info.subgroupMinSize >= 4 && fits ? padded : 0;
 }
 
