@@ -13,7 +13,7 @@
 
 import { backward, conv3d, randn, ready, sync } from '../src/index.js';
 import { startKernelProfile, stopKernelProfile } from '../src/kernels/profile.js';
-import { runMain } from '../scripts/run-main.js';
+import { runMain, UsageError } from '../scripts/run-main.js';
 
 export interface ConvShape {
   name: string;
@@ -136,15 +136,23 @@ export async function timeShape(
   return times;
 }
 
+const USAGE =
+  'usage: npx tsx bench/conv3d-shapes.ts [--repeats N] [--only NAME,NAME]\n' +
+  `shapes: ${TRAINING_SHAPES.map((conv) => conv.name).join(', ')}`;
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   let repeats = 5;
   let only: string[] | null = null;
   for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === '--repeats') repeats = Number(argv[i + 1]);
-    else if (argv[i] === '--only') only = argv[i + 1].split(',');
-    else throw new Error(`bench/conv3d-shapes: unknown argument ${argv[i]}`);
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new UsageError(`bench/conv3d-shapes: ${flag} is missing its value\n${USAGE}`);
+    if (flag === '--repeats' && /^[1-9]\d*$/.test(value)) repeats = Number(value);
+    else if (flag === '--only') only = value.split(',');
+    else throw new UsageError(`bench/conv3d-shapes: invalid argument ${flag} ${value}\n${USAGE}`);
   }
+  const unknown = (only ?? []).filter((name) => !TRAINING_SHAPES.some((conv) => conv.name === name));
+  if (unknown.length > 0) throw new UsageError(`bench/conv3d-shapes: unknown shape ${unknown.join(', ')}\n${USAGE}`);
   const info = await ready();
   console.log(`adapter: ${info.adapter}`);
   console.log(
@@ -167,4 +175,4 @@ async function main(): Promise<void> {
   console.log(`sum of the device minimums: ${totalMin.toFixed(1)} ms`);
 }
 
-runMain(import.meta.url, main);
+runMain(import.meta.url, main, USAGE);

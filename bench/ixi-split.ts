@@ -16,6 +16,7 @@ import { diceScores } from '../src/pipeline/evaluate/dice.js';
 import { meanStd } from '../src/pipeline/evaluate/summary.js';
 import { LARGE_MUSE_REGIONS, regionCodes } from '../src/pipeline/evaluation-run.js';
 import { keep, type Tensor } from '../src/tensor.js';
+import { UsageError } from '../scripts/run-main.js';
 
 /** A scan on the atlas grid with its MUSE codes and structure ids there. */
 export interface Scored {
@@ -114,32 +115,39 @@ export interface VariantArguments {
   variants: string[];
 }
 
+/** Returns the usage line of bench/NAME.ts, a script that times `variants`. */
+export function variantUsage(name: string, variants: readonly string[]): string {
+  return (
+    `usage: npx tsx bench/${name}.ts [--steps N] [--variant NAME]...\n` +
+    `variants: ${variants.join(', ')} (default: all)`
+  );
+}
+
 /**
  * Parses `[--steps N] [--variant NAME]...` for the script `name` (all of
- * `variants` when none is given). Throws with the usage on a bad argument.
+ * `variants` when none is given). Throws a UsageError with the usage on a
+ * bad argument.
  */
 export function parseVariantArguments(
   name: string,
   argv: readonly string[],
   variants: readonly string[],
 ): VariantArguments {
-  const usage =
-    `usage: npx tsx bench/${name}.ts [--steps N] [--variant NAME]...\n` +
-    `variants: ${variants.join(', ')} (default: all)`;
+  const usage = variantUsage(name, variants);
   const parsed: VariantArguments = { steps: 300, variants: [] };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new Error(`bench/${name}: ${flag} is missing its value\n${usage}`);
+    if (value === undefined) throw new UsageError(`bench/${name}: ${flag} is missing its value\n${usage}`);
     if (flag === '--steps') {
       parsed.steps = Number(value);
       if (!Number.isInteger(parsed.steps) || parsed.steps < 1) {
-        throw new Error(`bench/${name}: --steps ${value} must be a positive integer`);
+        throw new UsageError(`bench/${name}: --steps ${value} must be a positive integer`);
       }
     } else if (flag === '--variant') {
-      if (!variants.includes(value)) throw new Error(`bench/${name}: unknown variant ${value}\n${usage}`);
+      if (!variants.includes(value)) throw new UsageError(`bench/${name}: unknown variant ${value}\n${usage}`);
       parsed.variants.push(value);
     } else {
-      throw new Error(`bench/${name}: unknown argument ${flag}\n${usage}`);
+      throw new UsageError(`bench/${name}: unknown argument ${flag}\n${usage}`);
     }
   }
   if (parsed.variants.length === 0) parsed.variants = [...variants];

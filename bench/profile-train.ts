@@ -28,7 +28,7 @@ import {
 import { RRL_PRESETS, RrlMedSam, type RrlPresetName } from '../src/nn/rrl/index.js';
 import { pairedAugmenter, TRAINING_AUGMENTATION } from '../src/cli/train.js';
 import { phantomTrainer } from './train.js';
-import { runMain } from '../scripts/run-main.js';
+import { runMain, UsageError } from '../scripts/run-main.js';
 
 interface Arguments {
   preset: RrlPresetName;
@@ -53,11 +53,11 @@ function parseArguments(argv: readonly string[]): Arguments {
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) {
-      throw new Error(`bench/profile-train: ${flag} needs a value\n${USAGE}`);
+      throw new UsageError(`bench/profile-train: ${flag} needs a value\n${USAGE}`);
     }
     if (flag === '--preset') {
       if (!(value in RRL_PRESETS)) {
-        throw new Error(`bench/profile-train: unknown preset ${value}`);
+        throw new UsageError(`bench/profile-train: unknown preset ${value}`);
       }
       parsed.preset = value as RrlPresetName;
     } else if (flag === '--size') parsed.size = Number(value);
@@ -67,7 +67,7 @@ function parseArguments(argv: readonly string[]): Arguments {
     else if (flag === '--replays') parsed.replays = Number(value);
     else if (flag === '--stage') parsed.stages = [Number(value) === 2 ? 2 : 1];
     else if (flag === '--classes') parsed.classes = Number(value);
-    else throw new Error(`bench/profile-train: unknown argument ${flag}\n${USAGE}`);
+    else throw new UsageError(`bench/profile-train: unknown argument ${flag}\n${USAGE}`);
   }
   return parsed;
 }
@@ -176,4 +176,4 @@ async function main(): Promise<void> {
   dispose();
 }
 
-runMain(import.meta.url, main);
+runMain(import.meta.url, main, USAGE);

@@ -29,7 +29,7 @@ import { readNiftiFile } from '../src/pipeline/nifti-file.js';
 import { refineOptionsOf, type RefineMode } from '../src/pipeline/refine.js';
 import { copyInto } from '../src/nn/copy.js';
 import { zeros } from '../src/ops/creation.js';
-import { runMain } from '../scripts/run-main.js';
+import { runMain, UsageError } from '../scripts/run-main.js';
 
 const USAGE =
   'usage: npx tsx bench/refine-settings.ts [--model DIR] [--scans training|test] [--start network|affine] [--setting MODE:STEPS:LR:SMOOTHNESS]...';
@@ -67,7 +67,7 @@ function parseSetting(text: string): Setting {
     lr > 0 &&
     Number.isFinite(lr) &&
     Number.isFinite(smoothness);
-  if (!valid) throw new Error(`bench/refine-settings: --setting ${text} is not MODE:STEPS:LR:SMOOTHNESS\n${USAGE}`);
+  if (!valid) throw new UsageError(`bench/refine-settings: --setting ${text} is not MODE:STEPS:LR:SMOOTHNESS\n${USAGE}`);
   return { text, mode, steps, lr, smoothness };
 }
 
@@ -75,12 +75,12 @@ function parseArguments(argv: readonly string[]) {
   const parsed = { model: 'runs/demo/model', scans: 'training', start: 'network', settings: [] as Setting[] };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new Error(`bench/refine-settings: ${flag} is missing its value\n${USAGE}`);
+    if (value === undefined) throw new UsageError(`bench/refine-settings: ${flag} is missing its value\n${USAGE}`);
     if (flag === '--model') parsed.model = value;
     else if (flag === '--scans' && (value === 'training' || value === 'test')) parsed.scans = value;
     else if (flag === '--start' && (value === 'network' || value === 'affine')) parsed.start = value;
     else if (flag === '--setting') parsed.settings.push(parseSetting(value));
-    else throw new Error(`bench/refine-settings: unknown argument ${flag} ${value}\n${USAGE}`);
+    else throw new UsageError(`bench/refine-settings: unknown argument ${flag} ${value}\n${USAGE}`);
   }
   if (parsed.settings.length === 0) parsed.settings = DEFAULT_SETTINGS.map(parseSetting);
   return parsed;
@@ -167,4 +167,4 @@ async function main(): Promise<void> {
   }
 }
 
-runMain(import.meta.url, main);
+runMain(import.meta.url, main, USAGE);

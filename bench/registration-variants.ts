@@ -35,7 +35,8 @@ import { pairedAugmenter, TRAINING_AUGMENTATION } from '../src/cli/train.js';
 import type { AugmentOptions } from '../src/pipeline/augment.js';
 import { diceScores } from '../src/pipeline/evaluate/dice.js';
 import { runMain } from '../scripts/run-main.js';
-import { atlasGridTensor, meanOf, parseVariantArguments, prepareSplit, type Scored, type Split } from './ixi-split.js';
+import { atlasGridTensor, meanOf, parseVariantArguments,
+  variantUsage, prepareSplit, type Scored, type Split } from './ixi-split.js';
 
 /** Registration decoder settings of a variant, over the cpu preset. */
 type DecoderFields = Pick<
@@ -354,4 +355,4 @@ async function main(): Promise<void> {
   }
 }
 
-runMain(import.meta.url, main);
+runMain(import.meta.url, main, variantUsage('registration-variants', Object.keys(VARIANTS)));

@@ -29,7 +29,8 @@ import { augment } from '../src/pipeline/augment.js';
 import { TRAINING_AUGMENTATION } from '../src/cli/train.js';
 import { segmentationLoss } from '../src/pipeline/train/losses.js';
 import { runMain } from '../scripts/run-main.js';
-import { atlasGridTensor, meanDice, parseVariantArguments, prepareSplit, type Scored, type Split } from './ixi-split.js';
+import { atlasGridTensor, meanDice, parseVariantArguments,
+  variantUsage, prepareSplit, type Scored, type Split } from './ixi-split.js';
 
 interface Variant {
   /** Segmentation decoder fields over the cpu preset. */
@@ -157,4 +158,4 @@ async function main(): Promise<void> {
   }
 }
 
-runMain(import.meta.url, main);
+runMain(import.meta.url, main, variantUsage('segmentation-variants', Object.keys(VARIANTS)));

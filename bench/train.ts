@@ -21,7 +21,7 @@ import { RRL_PRESETS, RrlMedSam, type RrlPresetName } from '../src/nn/rrl/index.
 import { makePhantom } from '../src/pipeline/phantom.js';
 import { createTrainer, type Augment, type Trainer } from '../src/pipeline/train/index.js';
 import type { PreparedWorkload, Workload } from './harness.js';
-import { runMain } from '../scripts/run-main.js';
+import { runMain, UsageError } from '../scripts/run-main.js';
 
 export interface Arguments {
   presets: RrlPresetName[];
@@ -47,9 +47,9 @@ function parseArguments(argv: readonly string[]): Arguments {
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new Error(`bench/train: ${flag} needs a value\n${USAGE}`);
+    if (value === undefined) throw new UsageError(`bench/train: ${flag} needs a value\n${USAGE}`);
     if (flag === '--preset') {
-      if (!(value in RRL_PRESETS)) throw new Error(`bench/train: unknown preset ${value}`);
+      if (!(value in RRL_PRESETS)) throw new UsageError(`bench/train: unknown preset ${value}`);
       parsed.presets = [value as RrlPresetName];
     } else if (flag === '--size') parsed.sizes = [Number(value)];
     else if (flag === '--iterations') parsed.iterations = Number(value);
@@ -57,7 +57,7 @@ function parseArguments(argv: readonly string[]): Arguments {
     else if (flag === '--encoder') parsed.encoderChannels = value.split(',').map(Number);
     else if (flag === '--decoder') parsed.decoderChannels = value.split(',').map(Number);
     else if (flag === '--decoder-convs') parsed.decoderConvs = Number(value) as 1 | 2;
-    else throw new Error(`bench/train: unknown argument ${flag}\n${USAGE}`);
+    else throw new UsageError(`bench/train: unknown argument ${flag}\n${USAGE}`);
   }
   return parsed;
 }
@@ -202,4 +202,4 @@ async function main(): Promise<void> {
   }
 }
 
-runMain(import.meta.url, main);
+runMain(import.meta.url, main, USAGE);

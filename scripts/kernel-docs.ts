@@ -24,7 +24,7 @@ import { allVariants, matmulOptions } from '../src/kernels/tuning.js';
 import { sharedLanesFor } from '../src/kernels/conv3d_weight_grad_rows.js';
 import { affineFlow, identityAffine } from '../src/pipeline/affine-flow.js';
 import type { Tensor } from '../src/tensor.js';
-import { runMain } from './run-main.js';
+import { runMain, UsageError } from './run-main.js';
 
 export const DOC_PATH = new URL('../docs/kernels.md', import.meta.url);
 export const BEGIN_MARK = '<!-- BEGIN GENERATED KERNEL TABLES: npx tsx scripts/kernel-docs.ts --write -->';
@@ -291,8 +291,8 @@ async function main(): Promise<void> {
     }
     console.log('kernel-docs: docs/kernels.md matches the kernel specs');
   } else {
-    throw new Error(`kernel-docs: unknown argument ${mode} (use --print, --write or --check)`);
+    throw new UsageError(`kernel-docs: unknown argument ${mode} (use --print, --write or --check)`);
   }
 }
 
-runMain(import.meta.url, main);
+runMain(import.meta.url, main, 'usage: npx tsx scripts/kernel-docs.ts [--print | --write | --check]');
