@@ -44,13 +44,14 @@
 //   workgroups, folded into 2D or 3D past 65,535.
 //
 // Shared form (conv3d_weight_grad_rows.ts picks it where the device has
-// subgroups): one workgroup per (chunk, gq), WORKGROUP_SIZE = lanes rounded
-// up to a multiple of 4, so every invocation of a subgroup reads the same
-// 4 g values per step. Each lane loads channel sid % 4 only, and
-// subgroupBroadcast hands the values of lanes 0 to 3 to all: one g load per
-// lane and step instead of four. The broadcasts need uniform control flow, so rows
-// outside x are skipped by a condition around the accumulation instead of
-// a `continue`; the sums, and so the bits, are those of the plain form.
+// subgroups and the lanes fit in 256): one workgroup per (chunk, gq),
+// WORKGROUP_SIZE = lanes rounded up to a multiple of 4, so every
+// invocation of a subgroup reads the same 4 g values per step. Each lane
+// loads channel sid % 4 only, and subgroupBroadcast hands the values of
+// lanes 0 to 3 to all: one g load per lane and step instead of four. The
+// broadcasts need uniform control flow, so rows outside x are skipped by a
+// condition around the accumulation instead of a `continue`. The chunks
+// and the order of the sums are the plain form's, and so are the bits.
 // Lanes past `lanes` compute on the last x channel and store nothing. The
 // generated code INVOCATION (lane, gq and chunk of the invocation),
 // SUBGROUP_ID, ENABLE, ROW_SKIP, G_LOADS and ACC_GUARD differ between the
