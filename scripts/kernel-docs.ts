@@ -21,7 +21,7 @@ import {
 import { WGSL_SOURCES } from '../src/kernels/wgsl.generated.js';
 import { variantName, variantUnsupported } from '../src/kernels/matmul.js';
 import { allVariants, matmulOptions } from '../src/kernels/tuning.js';
-import { sharedLanesFor } from '../src/kernels/conv3d_weight_grad_rows.js';
+import { sharedLanesFor, weightGradLanes } from '../src/kernels/conv3d_weight_grad_rows.js';
 import { affineFlow, identityAffine } from '../src/pipeline/affine-flow.js';
 import type { Tensor } from '../src/tensor.js';
 import { runMain, UsageError } from './run-main.js';
@@ -42,6 +42,12 @@ function backwardOf(out: Tensor, seed: number): void {
   backward(rrl.sum(rrl.mul(out, weights)));
 }
 
+/**
+ * Input channels of the convolution whose weight exceeds 64 KiB, which also
+ * takes the shared weight-gradient form.
+ */
+const WIDE_X_CHANNELS = 40;
+
 function exerciseConvolutions(): void {
   // Widths that are multiples of 4 take the vec4 forms of the row-segment
   // kernels; odd widths the scalar forms and the fallback weight gradient.
@@ -53,8 +59,8 @@ function exerciseConvolutions(): void {
     backwardOf(rrl.conv3d(x, w, b, { padding: 1, stride: 2 }), 5);
   }
   // A weight past 64 KiB is bound from storage instead of a uniform array.
-  const wide = withGrad([16, 40, 3, 3, 3], 6);
-  backwardOf(rrl.conv3d(withGrad([1, 40, 3, 2, 4], 7), wide, null, { padding: 1 }), 8);
+  const wide = withGrad([16, WIDE_X_CHANNELS, 3, 3, 3], 6);
+  backwardOf(rrl.conv3d(withGrad([1, WIDE_X_CHANNELS, 3, 2, 4], 7), wide, null, { padding: 1 }), 8);
   // A stride past 4 along W keeps the conv3d_transpose gather kernel.
   const tw = withGrad([2, 3, 2, 2, 3], 9);
   const stride5 = { stride: [1, 2, 5] as const, outputPadding: [0, 1, 2] as const, padding: [0, 1, 1] as const };
@@ -133,8 +139,9 @@ export function missingKernelForms(): string | null {
   const matmul = allVariants().find((variant) => variantName(variant) === SUBGROUP_MATMUL);
   const matmulWhy = matmul ? variantUnsupported(matmul) : `no variant ${SUBGROUP_MATMUL}`;
   if (matmulWhy !== null) return `matmul-subgroup cannot run: ${matmulWhy}`;
-  // The shared weight gradient of the 40-channel convolution below.
-  if (sharedLanesFor(180) === 0) return 'the shared form of conv3d_weight_grad_rows cannot run';
+  // The shared weight gradient of the wide convolution in exerciseConvolutions.
+  const lanes = weightGradLanes(WIDE_X_CHANNELS, 3, 3);
+  if (sharedLanesFor(lanes) === 0) return 'the shared form of conv3d_weight_grad_rows cannot run';
   return null;
 }
 
@@ -273,8 +280,8 @@ async function main(): Promise<void> {
   const missing = missingKernelForms();
   if (missing !== null) {
     throw new Error(
-      `kernel-docs: ${missing}, so the tables would lack its kernel; ` +
-        'run --write and --check on a device with subgroups of 8 (llvmpipe on AVX2)',
+      `kernel-docs: ${missing}, so the tables would lack its kernel. ` +
+        'Run --write and --check on a device with subgroups of 8 (llvmpipe on AVX2).',
     );
   }
   const text = readFileSync(DOC_PATH, 'utf8');

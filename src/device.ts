@@ -22,7 +22,7 @@ export interface DeviceInfo {
   features: ReadonlySet<string>;
   isFallbackAdapter: boolean;
   /**
-   * Fewest invocations a subgroup may have on this adapter (its
+   * Minimum invocations per subgroup on this adapter (its
    * `subgroupMinSize`), 0 when the adapter does not report it.
    */
   subgroupMinSize: number;

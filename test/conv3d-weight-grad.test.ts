@@ -12,6 +12,7 @@ import {
 import {
   convWeightGradRows,
   sharedLanesFor,
+  weightGradLanes,
   weightGradOptions,
   weightGradRowsAllowed,
 } from '../src/kernels/conv3d_weight_grad_rows.js';
@@ -143,7 +144,7 @@ describe('conv3d weight gradient kernels', () => {
   ];
   for (const c of SHARED_CASES) {
     it(`shared form matches plain, ${c.name}`, async (context) => {
-      const lanes = Math.ceil(c.x[1] / 2) * c.kernel[0] * c.kernel[1];
+      const lanes = weightGradLanes(c.x[1], c.kernel[0], c.kernel[1]);
       // The shared form needs subgroups, known once the device is up.
       if (sharedLanesFor(lanes) === 0) context.skip();
       const geometry = geometryOf(c);

@@ -221,10 +221,26 @@ export const weightGradOptions = {
 };
 
 /**
+ * Returns the x channels each invocation takes. Two share each g load:
+ * measured faster than one, three or four on llvmpipe (bench/conv3d-shapes.ts shapes).
+ */
+function xChannelsPerLane(xChannels: number): number {
+  return Math.min(2, xChannels);
+}
+
+/**
+ * Returns the lanes of the pass (x channel groups times kD times kH), the
+ * count that sharedLanesFor takes.
+ */
+export function weightGradLanes(xChannels: number, kernelD: number, kernelH: number): number {
+  return Math.ceil(xChannels / xChannelsPerLane(xChannels)) * kernelD * kernelH;
+}
+
+/**
  * Largest workgroup of the shared form: WebGPU's default limit. NOTE: a
  * guard, not a measured need. A GPU driver may reject a pipeline that
  * needs many registers per invocation at larger workgroups, although its
- * limits allow them; no such GPU was at hand to check.
+ * limits allow them. No such GPU was at hand to check.
  */
 const MAX_SHARED_LANES = 256;
 
@@ -281,10 +297,8 @@ export function convWeightGradRows(
     dilationW: geometry.dilation[2],
     padW: geometry.padding[2],
   };
-  // Two x channels per invocation share each g load: measured faster than
-  // one, three or four on llvmpipe (bench/conv3d-shapes.ts shapes).
-  const perLane = Math.min(2, xChannels);
-  const lanes = Math.ceil(xChannels / perLane) * kd * kh;
+  const perLane = xChannelsPerLane(xChannels);
+  const lanes = weightGradLanes(xChannels, kd, kh);
   const sharedLanes = sharedLanesFor(lanes);
   const spec = weightGradSpec(form, perLane, sharedLanes);
   const paddedLanes = sharedLanes > 0 ? sharedLanes : lanes;

@@ -43,9 +43,9 @@
 // Workgroup: WORKGROUP_SIZE x 1 x 1. Grid: ceil(total / WORKGROUP_SIZE)
 //   workgroups, folded into 2D or 3D past 65,535.
 //
-// Shared form (conv3d_weight_grad_rows.ts picks it where the device has
-// subgroups and the lanes fit in 256): one workgroup per (chunk, gq),
-// WORKGROUP_SIZE = lanes rounded up to a multiple of 4, so every
+// Shared form, which conv3d_weight_grad_rows.ts picks where the device has
+// subgroups and the lanes fit in 256: one workgroup per (chunk, gq), with
+// WORKGROUP_SIZE = lanes rounded up to a multiple of 4. So every
 // invocation of a subgroup reads the same 4 g values per step. Each lane
 // loads channel sid % 4 only, and subgroupBroadcast hands the values of
 // lanes 0 to 3 to all: one g load per lane and step instead of four. The
